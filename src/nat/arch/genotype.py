@@ -1,0 +1,213 @@
+"""Architectures as frozen values: an ``Edge``, a ``Cell`` (a DAG of edges) and a ``Genotype``.
+
+A cell's nodes 0 and 1 are its inputs (the outputs of the cells two back and one back); nodes
+2.. are intermediate; each node sums its incoming edges, and the cell output concatenates the
+nodes in ``concat``. This module checks only what holds for *every* cell space (known ops,
+edges pointing forward, no gaps, a live output); a space adds its own topology rule
+(:mod:`nat.arch.space`), e.g. the DARTS-style "exactly two inputs per intermediate node".
+
+Equality and hashing ignore the order in which edges are listed: two genotypes are equal when
+their cells hold the same multiset of edges and the same concat set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Iterable, NamedTuple
+
+from ..errors import GenotypeError
+from ..ops import NULL, OPS
+
+__all__ = ["Edge", "Cell", "Genotype", "CELL_TYPES", "loose_ends"]
+
+CELL_TYPES = ("normal", "reduce")
+N_INPUTS = 2
+
+
+class Edge(NamedTuple):
+    """One operation ``op`` taking node ``src`` to node ``dst``."""
+
+    op: str
+    src: int
+    dst: int
+
+
+def loose_ends(edges: Iterable[Edge]) -> tuple[int, ...]:
+    """Intermediate nodes that no edge consumes: the output of a loose-end cell (ENAS-style).
+
+    Null edges count as consuming: the concat is a property of the graph, so transforming an
+    edge into null must not change the cell's output width.
+    """
+    edges = list(edges)
+    consumed = {e.src for e in edges}
+    n_nodes = max(e.dst for e in edges) + 1
+    return tuple(n for n in range(N_INPUTS, n_nodes) if n not in consumed)
+
+
+@dataclass(frozen=True, eq=False)
+class Cell:
+    """A validated cell: its edges in the order given, and the nodes concatenated to its output.
+
+    Args:
+        edges: ``(op, from_node, to_node)`` triples.
+        concat: the nodes concatenated into the output; ``None`` derives the loose ends.
+    """
+
+    edges: tuple[Edge, ...]
+    concat: tuple[int, ...]
+
+    def __init__(self, edges: Iterable, concat: Iterable[int] | None = None) -> None:
+        parsed = tuple(_edge(e, i) for i, e in enumerate(edges))
+        if not parsed:
+            raise GenotypeError("the cell has no edges")
+        object.__setattr__(self, "edges", parsed)
+        object.__setattr__(self, "concat", loose_ends(parsed) if concat is None else tuple(concat))
+        self._validate()
+
+    # -- structure -------------------------------------------------------------------------
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes, inputs included."""
+        return max(e.dst for e in self.edges) + 1
+
+    @property
+    def intermediate(self) -> range:
+        return range(N_INPUTS, self.n_nodes)
+
+    def inputs_of(self, node: int) -> list[tuple[int, Edge]]:
+        """``(index, edge)`` for every edge into ``node``."""
+        return [(i, e) for i, e in enumerate(self.edges) if e.dst == node]
+
+    def live_nodes(self) -> frozenset[int]:
+        """Nodes whose value depends on the cell inputs through non-null edges."""
+        live = set(range(N_INPUTS))
+        for node in self.intermediate:  # edges point forward, so one pass in node order suffices
+            if any(e.op != NULL and e.src in live for _, e in self.inputs_of(node)):
+                live.add(node)
+        return frozenset(live)
+
+    def output_nodes(self) -> tuple[int, ...]:
+        """The concat nodes that carry signal; dead ones are constant zeros and are dropped."""
+        live = self.live_nodes()
+        return tuple(n for n in self.concat if n in live)
+
+    def needed_nodes(self) -> frozenset[int]:
+        """Live nodes that reach an output node through non-null edges (what must be computed)."""
+        live = self.live_nodes()
+        needed = set(self.output_nodes())
+        for node in reversed(range(self.n_nodes)):
+            if node in needed:
+                needed.update(e.src for _, e in self.inputs_of(node) if e.op != NULL and e.src in live)
+        return frozenset(needed)
+
+    def computed_edges(self) -> list[tuple[int, Edge]]:
+        """``(index, edge)`` of the edges a network must compute: non-null, live to needed."""
+        live, needed = self.live_nodes(), self.needed_nodes()
+        return [(i, e) for i, e in enumerate(self.edges)
+                if e.op != NULL and e.src in live and e.dst in needed]
+
+    def canonical_edges(self) -> tuple[Edge, ...]:
+        return tuple(sorted(self.edges, key=lambda e: (e.dst, e.src, e.op)))
+
+    def replace_ops(self, ops: Iterable[str]) -> "Cell":
+        """The same graph with new ops, edge by edge (used by transformations)."""
+        ops = list(ops)
+        if len(ops) != len(self.edges):
+            raise ValueError(f"need {len(self.edges)} ops, got {len(ops)}")
+        return Cell([Edge(op, e.src, e.dst) for op, e in zip(ops, self.edges)], self.concat)
+
+    # -- value semantics -------------------------------------------------------------------
+    def _key(self) -> tuple:
+        return self.canonical_edges(), tuple(sorted(self.concat))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Cell) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Cell(edges={[tuple(e) for e in self.edges]}, concat={list(self.concat)})"
+
+    # -- validation ------------------------------------------------------------------------
+    def _validate(self) -> None:
+        for i, e in enumerate(self.edges):
+            if e.op not in OPS:
+                known = ", ".join(sorted(OPS))
+                raise GenotypeError(f"unknown op '{e.op}' (known ops: {known})", edge=e, index=i)
+            if e.src < 0:
+                raise GenotypeError(f"node {e.src} does not exist", edge=e, index=i)
+            if e.dst < N_INPUTS:
+                raise GenotypeError(f"an edge cannot end in input node {e.dst}", edge=e, index=i)
+            if e.src >= e.dst:
+                raise GenotypeError(f"edge goes into node {e.dst}, which is not after its source "
+                                    f"node {e.src}", edge=e, index=i)
+        for node in self.intermediate:
+            if not self.inputs_of(node):
+                raise GenotypeError(f"intermediate node {node} has no incoming edge")
+        if not self.concat:
+            raise GenotypeError("concat is empty: the cell has no output")
+        for node in self.concat:
+            if not isinstance(node, int) or isinstance(node, bool):
+                raise GenotypeError(f"concat entry {node!r} is not a node number")
+            if node not in self.intermediate:
+                raise GenotypeError(f"concat names node {node}, but the intermediate nodes are "
+                                    f"{self.intermediate.start}..{self.intermediate.stop - 1}")
+        if len(set(self.concat)) != len(self.concat):
+            raise GenotypeError(f"concat {list(self.concat)} names a node twice")
+        if not self.output_nodes():
+            raise GenotypeError("the cell output does not depend on its inputs "
+                                "(every concat node is reached only through null edges)")
+
+
+def _edge(raw, index: int) -> Edge:
+    if isinstance(raw, Edge):
+        return raw
+    if not isinstance(raw, (tuple, list)) or len(raw) != 3:
+        raise GenotypeError(f"edge {index} is {raw!r}, expected [op, from_node, to_node]")
+    op, src, dst = raw
+    if not isinstance(op, str) or not all(isinstance(n, int) and not isinstance(n, bool) for n in (src, dst)):
+        raise GenotypeError(f"edge {index} is {raw!r}, expected [op (text), from_node (int), to_node (int)]")
+    return Edge(op, src, dst)
+
+
+@dataclass(frozen=True)
+class Genotype:
+    """A normal cell and a reduction cell: everything needed to build a cell-based network."""
+
+    normal: Cell
+    reduce: Cell
+
+    def __post_init__(self) -> None:
+        for name in CELL_TYPES:
+            if not isinstance(getattr(self, name), Cell):
+                raise TypeError(f"Genotype.{name} must be a Cell")
+
+    @classmethod
+    def from_edges(cls, normal: Iterable, reduce: Iterable, normal_concat: Iterable[int] | None = None,
+                   reduce_concat: Iterable[int] | None = None) -> "Genotype":
+        """Build both cells, naming the failing cell in any error."""
+        cells = {}
+        for name, edges, concat in (("normal", normal, normal_concat), ("reduce", reduce, reduce_concat)):
+            try:
+                cells[name] = Cell(edges, concat)
+            except GenotypeError as err:
+                raise err.located(cell=name) from None
+        return cls(**cells)
+
+    def cells(self) -> dict[str, Cell]:
+        return {"normal": self.normal, "reduce": self.reduce}
+
+    def canonical(self) -> str:
+        """Order-independent text in the triple form; equal genotypes give equal strings."""
+        parts = []
+        for name, cell in self.cells().items():
+            edges = ", ".join(f"('{e.op}', {e.src}, {e.dst})" for e in cell.canonical_edges())
+            parts.append(f"{name}=[{edges}], {name}_concat={sorted(cell.concat)}")
+        return f"Genotype({', '.join(parts)})"
+
+    @property
+    def digest(self) -> str:
+        """A short stable hash of :meth:`canonical` (for file names and caches)."""
+        return hashlib.sha256(self.canonical().encode()).hexdigest()[:12]

@@ -1,0 +1,76 @@
+"""The zoo: the paper's input architectures and their published NAT versions, as package data.
+
+``zoo.json`` is a copy of the project's curated zoo file; each entry keeps its source note.
+Names are looked up case-insensitively. :func:`resolve` turns whatever a user typed for ARCH --
+a zoo name or a path to a genotype file in any supported format -- into a validated genotype.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from ..errors import GenotypeError, NatError
+from .formats import genotype_from_dict, read_genotype_file
+from .genotype import Genotype
+from .space import validate
+
+__all__ = ["ZooEntry", "zoo", "get", "names", "resolve", "nat_counterpart"]
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    genotype: Genotype
+    source: str
+    note: str = ""
+
+
+@cache
+def zoo() -> dict[str, ZooEntry]:
+    """All zoo entries, in file order."""
+    data = json.loads(resources.files(__package__).joinpath("zoo.json").read_text())
+    out = {}
+    for name, raw in data["genotypes"].items():
+        try:
+            genotype = validate(genotype_from_dict(raw))
+        except GenotypeError as err:  # the shipped zoo is tested; this guards hand edits
+            raise err.located(source=f"zoo entry {name}") from None
+        out[name] = ZooEntry(name, genotype, raw.get("source", ""), raw.get("note", ""))
+    return out
+
+
+def names() -> list[str]:
+    return list(zoo())
+
+
+def get(name: str) -> ZooEntry:
+    """The zoo entry called ``name`` (any case)."""
+    by_lower = {k.lower(): v for k, v in zoo().items()}
+    try:
+        return by_lower[name.lower()]
+    except KeyError:
+        raise NatError(f"'{name}' is neither a zoo architecture nor a file "
+                       f"(zoo: {', '.join(zoo())})") from None
+
+
+def nat_counterpart(name: str) -> str | None:
+    """``NAT_<name>`` if the zoo publishes a NAT version of ``name``."""
+    key = f"NAT_{get(name).name}".lower()
+    return next((n for n in zoo() if n.lower() == key), None)
+
+
+def resolve(arch: str, *, name: str | None = None, space: str = "darts") -> tuple[str, Genotype]:
+    """``(label, genotype)`` for a zoo name or a genotype file path, validated against ``space``."""
+    path = Path(arch)
+    if path.exists() or any(ch in arch for ch in "/\\") or path.suffix:
+        genotype = read_genotype_file(path, name)
+        try:
+            return (name or path.stem), validate(genotype, space)
+        except GenotypeError as err:
+            raise err.located(source=str(path)) from None
+    entry = get(arch)
+    return entry.name, entry.genotype

@@ -1,0 +1,75 @@
+"""Honest costs: parameters and multiply-adds of the network a genotype builds.
+
+MAdds are counted by :class:`torch.utils.flop_counter.FlopCounterMode` on one forward pass of
+one image at the dataset's input size (32x32 for CIFAR-10, 224x224 for ImageNet), in eval mode,
+without the auxiliary head; FLOPs it reports for convolutions and matrix products are halved to
+give multiply-adds. Pooling, BatchNorm, ReLU and additions are not counted (the convention of
+the NAS papers the figures come from; together they are under 1% of any zoo network). Because
+the count runs the real modules, a skip connection on a stride-2 edge is counted as the
+FactorizedReduce it really is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .arch.genotype import Genotype
+from .nn.network import CellNetwork, NetworkConfig
+
+__all__ = ["Cost", "count_params", "count_madds", "network_cost", "genotype_cost", "cost_increase"]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a network costs; plain counts, not millions."""
+
+    params: int           # without the auxiliary head
+    params_with_aux: int  # with it (equal to params when no head is built)
+    madds: int            # multiply-adds of one image's forward pass
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def count_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@torch.no_grad()
+def count_madds(model: torch.nn.Module, input_size: int) -> int:
+    was_training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, 3, input_size, input_size))
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() // 2
+
+
+def network_cost(model: CellNetwork) -> Cost:
+    head = model.auxiliary_head
+    aux = count_params(head) if head is not None else 0
+    total = count_params(model)
+    return Cost(params=total - aux, params_with_aux=total, madds=count_madds(model, model.config.input_size))
+
+
+def genotype_cost(genotype: Genotype, config: NetworkConfig = NetworkConfig()) -> Cost:
+    """The cost of ``genotype`` built at ``config`` (always with the auxiliary head, to report both)."""
+    cfg = config.resolved()
+    model = CellNetwork(genotype, NetworkConfig(cfg.dataset, cfg.channels, cfg.layers, cfg.num_classes, True))
+    return network_cost(model)
+
+
+def cost_increase(alpha: Genotype, beta: Genotype, config: NetworkConfig = NetworkConfig()) -> list[str]:
+    """Why ``alpha`` costs more than ``beta`` at ``config`` (empty when it does not).
+
+    NAT promises never to cost more; this is the check. Note that O->S or N->S on a stride-2
+    edge of a reduction cell adds a FactorizedReduce, so a legal transformation *can* cost more.
+    """
+    a, b = genotype_cost(alpha, config), genotype_cost(beta, config)
+    return [f"{key}: {getattr(a, key):,} > {getattr(b, key):,}" for key in ("params", "madds")
+            if getattr(a, key) > getattr(b, key)]
