@@ -39,12 +39,13 @@ def count_params(module: torch.nn.Module) -> int:
 
 
 @torch.no_grad()
-def count_madds(model: torch.nn.Module, input_size: int) -> int:
+def count_madds(model: torch.nn.Module, example: torch.Tensor) -> int:
+    """Multiply-adds of ``model(example)`` in eval mode (half the FLOPs of convs and matmuls)."""
     was_training = model.training
     model.eval()
     try:
         with FlopCounterMode(display=False) as counter:
-            model(torch.zeros(1, 3, input_size, input_size))
+            model(example)
     finally:
         model.train(was_training)
     return counter.get_total_flops() // 2
@@ -54,7 +55,8 @@ def network_cost(model: CellNetwork) -> Cost:
     head = model.auxiliary_head
     aux = count_params(head) if head is not None else 0
     total = count_params(model)
-    return Cost(params=total - aux, params_with_aux=total, madds=count_madds(model, model.config.input_size))
+    size = model.config.input_size
+    return Cost(params=total - aux, params_with_aux=total, madds=count_madds(model, torch.zeros(1, 3, size, size)))
 
 
 def genotype_cost(genotype: Genotype, config: NetworkConfig = NetworkConfig()) -> Cost:

@@ -1,0 +1,197 @@
+"""The ``nat`` command: one sub-command per job, each a thin layer over the library.
+
+Every user mistake (bad file, unknown name, illegal option) is a :class:`~nat.errors.NatError`
+and is printed as one line, ``nat: error: ...``, with exit status 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable, Sequence
+
+from .errors import NatError
+
+__all__ = ["main", "build_parser"]
+
+MADDS_HELP = ("MAdds: multiply-adds of convolutions and linear layers in one forward pass of one image "
+              "(32x32 for cifar10, 224x224 for imagenet), auxiliary head excluded; pooling, BatchNorm, "
+              "ReLU and additions are not counted. Params: all parameters, without the auxiliary head "
+              "and separately with it.")
+
+
+def _arch_args(p: argparse.ArgumentParser, nargs: str | None = None) -> None:
+    p.add_argument("arch", nargs=nargs, metavar="ARCH",
+                   help="a zoo name (see `nat zoo`, any case) or a genotype file (.json, or text in the "
+                        "DARTS pair or NAT triple form)")
+    p.add_argument("--name", help="with a zoo-layout JSON file: which genotype in it")
+
+
+def _size_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", choices=("cifar10", "imagenet"), default="cifar10")
+    p.add_argument("--channels", "-C", type=int, help="initial channels C (default 36 cifar10, 48 imagenet)")
+    p.add_argument("--layers", "-L", type=int, help="number of cells L (default 20 cifar10, 14 imagenet)")
+
+
+def _config(args):
+    from .nn.network import NetworkConfig
+    for opt in ("channels", "layers"):
+        value = getattr(args, opt)
+        if value is not None and value < (3 if opt == "layers" else 2):
+            raise NatError(f"--{opt} must be at least {3 if opt == 'layers' else 2}, got {value}")
+    if args.channels is not None and args.channels % 2:
+        raise NatError(f"--channels must be even (reduction skips split channels in two), got {args.channels}")
+    return NetworkConfig(args.dataset, args.channels, args.layers).resolved()
+
+
+def _resolve(arch: str, name: str | None = None):
+    from .arch.zoo import resolve
+    return resolve(arch, name=name)
+
+
+# -- sub-commands ---------------------------------------------------------------------------------
+def cmd_zoo(args) -> int:
+    from .arch.zoo import zoo
+    from .cost import genotype_cost
+    from .nn.network import NetworkConfig
+    rows = []
+    for entry in zoo().values():
+        cost = genotype_cost(entry.genotype, NetworkConfig())
+        rows.append({"name": entry.name, **cost.as_dict(), "source": entry.source, "note": entry.note})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print("The zoo at the default CIFAR-10 size (C=36, L=20); params without the auxiliary head.\n")
+    print(f"{'name':<16}{'params (M)':>11}{'MAdds (M)':>11}  source")
+    for r in rows:
+        print(f"{r['name']:<16}{r['params'] / 1e6:>11.2f}{r['madds'] / 1e6:>11.1f}  {r['source']}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .arch.formats import format_pairs, format_triples, genotype_to_dict
+    from .ops import op_kind
+    label, genotype = _resolve(args.arch, args.name)
+    if args.json:
+        print(json.dumps(genotype_to_dict(genotype), indent=1))
+    elif args.format == "darts":
+        print(format_pairs(genotype))
+    elif args.format == "triples":
+        print(format_triples(genotype))
+    else:
+        print(f"{label}  (digest {genotype.digest})")
+        for name, cell in genotype.cells().items():
+            dead = [n for n in cell.concat if n not in cell.output_nodes()]
+            print(f"\n{name} cell: output = concat of nodes {list(cell.concat)}"
+                  + (f" (dead, dropped: {dead})" if dead else ""))
+            for node in cell.intermediate:
+                inputs = ", ".join(f"{e.op} [{op_kind(e.op)}] <- {e.src}" for _, e in cell.inputs_of(node))
+                print(f"  node {node}: {inputs}")
+    return 0
+
+
+def _cost_row(label: str, genotype, cfg) -> dict:
+    from .cost import genotype_cost
+    return {"arch": label, "dataset": cfg.dataset, "channels": cfg.channels, "layers": cfg.layers,
+            **genotype_cost(genotype, cfg).as_dict()}
+
+
+def cmd_cost(args) -> int:
+    cfg = _config(args)
+    rows = [_cost_row(*_resolve(arch, args.name), cfg) for arch in args.arch]
+    if args.json:
+        print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=1))
+        return 0
+    print(f"{cfg.dataset}, C={cfg.channels}, L={cfg.layers}, input {cfg.input_size}x{cfg.input_size}\n")
+    print(f"{'arch':<16}{'params':>14}{'params+aux':>14}{'MAdds':>16}")
+    for r in rows:
+        print(f"{r['arch']:<16}{r['params']:>14,}{r['params_with_aux']:>14,}{r['madds']:>16,}")
+    return 0
+
+
+def cmd_draw(args) -> int:
+    from .draw import write_drawing
+    label, genotype = _resolve(args.arch, args.name)
+    other = _resolve(args.vs)[1] if args.vs else None
+    write_drawing(genotype, args.output, other=other, name=label + (f"  (vs {args.vs})" if args.vs else ""))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .arch.rules import transformation_violations
+    from .cost import cost_increase
+    alpha_label, alpha = _resolve(args.arch, args.name)
+    beta_label, beta = _resolve(args.vs)
+    cfg = _config(args)
+    problems = [str(p) for p in transformation_violations(beta, alpha)]
+    costlier = cost_increase(alpha, beta, cfg)
+    if args.json:
+        print(json.dumps({"alpha": alpha_label, "beta": beta_label, "legal": not problems, "violations": problems,
+                          "costs_no_more": not costlier, "cost_increases": costlier}, indent=1))
+    else:
+        verdict = "is" if not problems else "is NOT"
+        print(f"{alpha_label} {verdict} a legal NAT transformation of {beta_label}")
+        for p in problems:
+            print(f"  {p}")
+        size = f"{cfg.dataset}, C={cfg.channels}, L={cfg.layers}"
+        print(f"{alpha_label} costs no more than {beta_label} ({size})" if not costlier else
+              f"{alpha_label} costs MORE than {beta_label} ({size}): " + "; ".join(costlier))
+    return 0 if not problems and not costlier else 1
+
+
+# -- parser ---------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nat", description=__import__("nat").__doc__.strip().splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"nat {__import__('nat').__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("zoo", help="list the zoo architectures with their costs")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(func=cmd_zoo)
+
+    p = sub.add_parser("show", help="print a genotype")
+    _arch_args(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--json", action="store_true", help="print it in the zoo's JSON layout")
+    g.add_argument("--format", choices=("darts", "triples"), help="print it as DARTS pairs or NAT triples")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("cost", help="parameters and MAdds of the network built from ARCH",
+                       description=MADDS_HELP)
+    _arch_args(p, nargs="+")
+    _size_args(p)
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON object (a list for several ARCHs): params, params_with_aux, madds")
+    p.set_defaults(func=cmd_cost)
+
+    p = sub.add_parser("draw", help="draw both cells as graphs (SVG or DOT)")
+    _arch_args(p)
+    p.add_argument("--vs", metavar="OTHER", help="highlight the edges that differ from OTHER")
+    p.add_argument("-o", "--output", required=True, help="output file ending .svg or .dot")
+    p.set_defaults(func=cmd_draw)
+
+    p = sub.add_parser("check", help="is ARCH a legal NAT transformation of --vs, costing no more?",
+                       description="Exit status 0 when legal and no costlier, 1 otherwise. " + MADDS_HELP)
+    _arch_args(p)
+    p.add_argument("--vs", metavar="INPUT", required=True, help="the input architecture beta")
+    _size_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except NatError as err:
+        print(f"nat: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `nat zoo | head` is fine
+        return 0
+    except KeyboardInterrupt:
+        print("nat: interrupted", file=sys.stderr)
+        return 130
