@@ -114,7 +114,10 @@ def cmd_draw(args) -> int:
     from .draw import write_drawing
     label, genotype = _resolve(args.arch, args.name)
     other = _resolve(args.vs)[1] if args.vs else None
-    write_drawing(genotype, args.output, other=other, name=label + (f"  (vs {args.vs})" if args.vs else ""))
+    try:
+        write_drawing(genotype, args.output, other=other, name=label + (f" vs {args.vs}" if args.vs else ""))
+    except ValueError as err:  # --vs OTHER has another graph: nothing to compare edge by edge
+        raise NatError(f"cannot draw {label} against {args.vs}: {err}") from None
     print(f"wrote {args.output}")
     return 0
 

@@ -48,7 +48,7 @@ def _changes(cell: Cell, other: Cell | None, title: str) -> dict[int, str]:
 
 
 def _edge_look(op: str, old: str | None, dead_src: bool) -> tuple[str, str, float, bool]:
-    """``(label, colour, width, dashed)``; an edge out of a dead node carries nothing, so it is muted."""
+    """``(label, colour, width, dashed)``; edges out of dead nodes carry nothing, so are muted."""
     if old is not None:
         return f"{old} → {op}", RED, 2.4, op == NULL
     return op, GREY if op == NULL or dead_src else INK, 1.2, op == NULL
@@ -106,7 +106,7 @@ def genotype_to_dot(genotype: Genotype, *, other: Genotype | None = None, name: 
 
 
 # -- SVG layout -----------------------------------------------------------------------------
-def _layout(cell: Cell, label_chars: int) -> tuple[dict, list[tuple[tuple[int, int], list, float]]]:
+def _layout(cell: Cell, label_chars: int) -> tuple[dict, list[tuple[list, float]]]:
     """Node boxes ``{n: (cx, cy, w, h)}`` and, per link (edges, then concat), its route and bend.
 
     Sugiyama-lite: columns by longest path, a dummy point wherever a link skips a column (so
@@ -162,17 +162,14 @@ def _layout(cell: Cell, label_chars: int) -> tuple[dict, list[tuple[tuple[int, i
                   (dx - dw / 2, port[k, "in"])]
         twins = [j for j, link in enumerate(links) if link == (s, d)]
         bend = (twins.index(k) - (len(twins) - 1) / 2) * 2 * BEND if len(chain) == 2 else 0.0
-        routes.append(((s, d), points, bend))
+        routes.append((points, bend))
     return nodes, routes
 
 
 def _segments(points: list, bend: float) -> list[tuple]:
     """Cubic Béziers through ``points``, leaving and entering horizontally; ``bend`` bows them."""
-    segs = []
-    for (ax, ay), (bx, by) in zip(points, points[1:]):
-        dx = (bx - ax) / 2
-        segs.append(((ax, ay), (ax + dx, ay + bend), (bx - dx, by + bend), (bx, by)))
-    return segs
+    return [((ax, ay), ((ax + bx) / 2, ay + bend), ((ax + bx) / 2, by + bend), (bx, by))
+            for (ax, ay), (bx, by) in zip(points, points[1:])]
 
 
 def _at(seg: tuple, t: float) -> tuple[float, float]:
@@ -200,8 +197,9 @@ def _place(segs: list, text: str, taken: list, lines: list) -> tuple:
         for t in (0.2 + 0.05 * i for i in range(13)):
             x, y = _at(seg, t)
             box = (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
-            cost = (sum(_overlap(box, o) for o in taken) + 25 * abs(s - mid) + 40 * abs(t - 0.5)
-                    + 60 * sum(box[0] < px < box[2] and box[1] < py < box[3] for px, py in lines))
+            covered = sum(box[0] < px < box[2] and box[1] < py < box[3] for px, py in lines)
+            cost = (20 * sum(_overlap(box, o) for o in taken) + 60 * covered
+                    + 25 * abs(s - mid) + 40 * abs(t - 0.5))
             best = min(best, (cost, box))
     return best[1]
 
@@ -213,7 +211,7 @@ def _f(v: float) -> str:
 def _svg_cell(cell: Cell, title: str, other: Cell | None) -> tuple[list[str], tuple]:
     """SVG elements for one cell in local coordinates, and their bounding box."""
     changes, live, out = _changes(cell, other, title), cell.live_nodes(), cell.n_nodes
-    lines, labels, xs, ys, routed = [], [], [], [], {}
+    lines, labels, pts, routed = [], [], [], {}  # pts: every drawn corner, for the bounding box
     looks = [_edge_look(e.op, changes.get(i), e.src not in live) for i, e in enumerate(cell.edges)]
     looks += [(None, INK if n in live else GREY, 1.2, False) for n in cell.concat]
     nodes, routes = _layout(cell, max(len(look[0] or "") for look in looks))
@@ -221,10 +219,9 @@ def _svg_cell(cell: Cell, title: str, other: Cell | None) -> tuple[list[str], tu
              for cx, cy, w, h in nodes.values()]
     # Unchanged edges first so the red ones are drawn on top of them.
     for k in sorted(range(len(routes)), key=lambda k: looks[k][1] == RED):
-        (_, points, bend), (label, colour, width, dashed) = routes[k], looks[k]
+        (points, bend), (label, colour, width, dashed) = routes[k], looks[k]
         segs = routed[k] = _segments(points, bend)
-        xs += [p[0] for s in segs for p in s]
-        ys += [p[1] for s in segs for p in s]
+        pts += [p for seg in segs for p in seg]  # a Bézier stays inside its control points
         d = f"M{_f(segs[0][0][0])},{_f(segs[0][0][1])}" + "".join(
             " C" + " ".join(f"{_f(px)},{_f(py)}" for px, py in s[1:]) for s in segs)
         css = {RED: "red", GREY: "grey"}.get(colour, "ink")
@@ -234,12 +231,12 @@ def _svg_cell(cell: Cell, title: str, other: Cell | None) -> tuple[list[str], tu
                      f'stroke="{colour}" stroke-width="{width}"{dash} marker-end="url(#arrow-{css})"/>')
         if label is not None:
             labels.append((k, label, colour, segs))
+    sampled = {k: [_at(seg, i / 24) for seg in segs for i in range(25)] for k, segs in routed.items()}
     for k, label, colour, segs in sorted(labels, key=lambda lab: -len(lab[1])):
-        others = [_at(sg, i / 24) for j, sgs in routed.items() if j != k for sg in sgs for i in range(25)]
+        others = [p for j, points in sampled.items() if j != k for p in points]
         box = _place(segs, label, taken, others)
         taken.append(box)
-        xs += [box[0], box[2]]
-        ys += [box[1], box[3]]
+        pts += [box[:2], box[2:]]
         lines.append(f'<rect x="{_f(box[0])}" y="{_f(box[1])}" width="{_f(box[2] - box[0])}" '
                      f'height="{_f(box[3] - box[1])}" rx="3" fill="white" fill-opacity="0.92"/>')
         lines.append(f'<text class="edge-label" data-index="{k}" x="{_f((box[0] + box[2]) / 2)}" '
@@ -248,12 +245,12 @@ def _svg_cell(cell: Cell, title: str, other: Cell | None) -> tuple[list[str], tu
                      f'font-size="{LABEL_FONT}" text-anchor="middle">{escape(label)}</text>')
     for n, (cx, cy, w, h) in nodes.items():
         ink = INK if n in live or n == out else GREY
-        xs += [cx - w / 2, cx + w / 2]
-        ys += [cy - h / 2, cy + h / 2]
+        pts += [(cx - w / 2, cy - h / 2), (cx + w / 2, cy + h / 2)]
         lines.append(f'<rect class="node" x="{_f(cx - w / 2)}" y="{_f(cy - h / 2)}" width="{_f(w)}" '
                      f'height="{_f(h)}" rx="6" fill="{_node_fill(n, out, live)}" stroke="{ink}"/>')
         lines.append(f'<text class="node-label" x="{_f(cx)}" y="{_f(cy + 4.5)}" fill="{ink}" '
                      f'font-size="13" text-anchor="middle">{escape(_node_label(n, out))}</text>')
+    xs, ys = zip(*pts)
     return lines, (min(xs), min(ys), max(xs), max(ys))
 
 
@@ -302,7 +299,7 @@ def genotype_to_svg(genotype: Genotype, *, other: Genotype | None = None, name: 
                     f'markerWidth="8" markerHeight="8" markerUnits="userSpaceOnUse" orient="auto">'
                     f'<path d="M0,0 L10,5 L0,10 z" fill="{colour}"/></marker>'
                     for css, colour in (("ink", INK), ("grey", GREY), ("red", RED))), "</defs>",
-        f'<rect width="100%" height="100%" fill="white"/>',
+        '<rect width="100%" height="100%" fill="white"/>',
         f'<text class="title" x="{margin}" y="34" font-size="20" font-weight="bold">{title}</text>',
         *_legend(margin, 60), *body, "</svg>"]) + "\n"
 
@@ -314,6 +311,8 @@ def write_drawing(genotype: Genotype, path: str | os.PathLike, *, other: Genotyp
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise NatError(f"cannot draw to '{path}': the suffix must be {' or '.join(SUFFIXES)}")
+    if not path.parent.is_dir():
+        raise NatError(f"cannot draw to '{path}': the folder '{path.parent}' does not exist")
     render = genotype_to_svg if suffix == ".svg" else genotype_to_dot
     text = render(genotype, other=other, name=name)
     # A temp file in the same folder makes os.replace atomic: readers never see half a drawing.
