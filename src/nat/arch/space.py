@@ -10,11 +10,13 @@ supernet builder to each space.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import GenotypeError
-from .genotype import Cell, Genotype
+from ..ops import NULL
+from .genotype import Cell, Edge, Genotype
 
 __all__ = ["TopologyRule", "TwoInputsPerNode", "CellSpace", "SPACES", "get_space", "validate"]
 
@@ -25,6 +27,9 @@ class TopologyRule(Protocol):
     description: str
 
     def check(self, cell: Cell) -> None: ...
+
+    def sample_edges(self, rng: random.Random, ops: tuple[str, ...], n_intermediate: int) -> list[Edge]:
+        """Edges of a random cell: the input distribution p(beta) of the paper (Sec. 3.2)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,12 @@ class TwoInputsPerNode:
                 i, e = inputs[-1]
                 raise GenotypeError(f"intermediate node {node} has {len(inputs)} incoming edges; "
                                     f"this space needs exactly two", edge=tuple(e), index=i)
+
+    def sample_edges(self, rng: random.Random, ops: tuple[str, ...], n_intermediate: int) -> list[Edge]:
+        # As the reference: each input uniform over the earlier nodes (repeats allowed), each op
+        # uniform over the non-null candidates.
+        return [Edge(rng.choice(ops), rng.randrange(node), node)
+                for node in range(2, 2 + n_intermediate) for _ in range(2)]
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,15 @@ class CellSpace:
     topology: TopologyRule
     concat: str
     n_intermediate: int
+
+    def sample(self, rng: random.Random) -> Genotype:
+        """A random input architecture beta ~ p(beta); normal and reduction cells independent."""
+        ops = tuple(op for op in self.ops if op != NULL)
+        cells = []
+        for _ in range(2):
+            edges = self.topology.sample_edges(rng, ops, self.n_intermediate)
+            cells.append(Cell(edges, None if self.concat == "loose_ends" else range(2, 2 + self.n_intermediate)))
+        return Genotype(*cells)
 
     def validate(self, genotype: Genotype) -> Genotype:
         """Check the topology rule of this space on both cells; return the genotype."""
