@@ -7,6 +7,7 @@ and is printed as one line, ``nat: error: ...``, with exit status 2 and no trace
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from typing import Callable, Sequence
@@ -14,6 +15,10 @@ from typing import Callable, Sequence
 from .errors import NatError
 
 __all__ = ["main", "build_parser"]
+
+#: Modules that add their own sub-commands: each has ``register(subparsers)``; handlers import
+#: their heavy dependencies lazily so ``nat --help`` stays fast.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 MADDS_HELP = ("MAdds: multiply-adds of convolutions and linear layers in one forward pass of one image "
               "(32x32 for cifar10, 224x224 for imagenet), auxiliary head excluded; pooling, BatchNorm, "
@@ -182,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     _size_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 

@@ -1,0 +1,88 @@
+"""A run folder: the resolved config, one JSON line of metrics per epoch, checkpoints, a summary.
+
+Layout::
+
+    RUN_DIR/config.yaml      the resolved config (what actually ran)
+    RUN_DIR/metrics.jsonl    one JSON object per epoch
+    RUN_DIR/last.pt          the latest checkpoint (resume from here)
+    RUN_DIR/best.pt          the best checkpoint so far (where the run has a notion of best)
+    RUN_DIR/summary.json     final figures
+
+The metrics history also lives in the checkpoint; on resume ``metrics.jsonl`` is rewritten from
+it, so a run killed between writing a line and writing the checkpoint never repeats or loses an
+epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import NatError
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import write_yaml
+
+__all__ = ["RunDir"]
+
+
+class RunDir:
+    """Args: path: the folder; main: whether this process writes (rank 0)."""
+
+    def __init__(self, path: str | os.PathLike, *, main: bool = True) -> None:
+        self.path = Path(path)
+        self.main = main
+
+    @property
+    def last(self) -> Path:
+        return self.path / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.path / "best.pt"
+
+    def prepare(self, *, resume: bool) -> None:
+        """Create the folder; refuse to overwrite a finished or started run unless resuming."""
+        if resume:
+            if not self.last.exists():
+                raise NatError(f"{self.path}: nothing to resume (no last.pt); run without --resume to start")
+            return
+        if self.last.exists() or (self.path / "metrics.jsonl").exists():
+            raise NatError(f"{self.path}: already holds a run; use --resume to continue it or choose another --out")
+        if self.main:
+            self.path.mkdir(parents=True, exist_ok=True)
+
+    def write_config(self, config: Mapping[str, Any]) -> None:
+        if self.main:
+            write_yaml(config, self.path / "config.yaml")
+
+    def rewrite_metrics(self, history: list[dict]) -> None:
+        if self.main:
+            tmp = self.path / "metrics.jsonl.tmp"
+            tmp.write_text("".join(json.dumps(row) + "\n" for row in history))
+            os.replace(tmp, self.path / "metrics.jsonl")
+
+    def append_metrics(self, row: Mapping[str, Any]) -> None:
+        if self.main:
+            with open(self.path / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(dict(row)) + "\n")
+
+    def read_metrics(self) -> list[dict]:
+        path = self.path / "metrics.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+    def save(self, state: dict, *, best: bool = False) -> None:
+        if self.main:
+            save_checkpoint(state, self.last)
+            if best:
+                save_checkpoint(state, self.best)
+
+    def load_last(self, map_location="cpu") -> dict:
+        return load_checkpoint(self.last, map_location)
+
+    def write_json(self, name: str, data: Mapping[str, Any]) -> None:
+        if self.main:
+            tmp = self.path / f"{name}.tmp"
+            tmp.write_text(json.dumps(dict(data), indent=1) + "\n")
+            os.replace(tmp, self.path / name)
