@@ -13,9 +13,17 @@ from nat.arch import ACTIONS, Cell, Genotype, action_mask, is_legal_transformati
 from nat.arch.space import SPACES
 from nat.ops import SKIP, op_kind
 from nat.policy import GCNPolicy, LSTMPolicy, Policy, RandomPolicy, make_policy
+from nat.cost import costlier_skips, cost_increase
+from nat.nn.network import NetworkConfig
 from nat.search.reinforce import MovingAverageBaseline, reinforce_loss
 
 DARTS = zoo.get("DARTS").genotype
+
+
+@pytest.fixture(autouse=True)
+def plain_rules(monkeypatch):
+    """Most tests check the rules of Fig. 2(c) alone; cost-aware masking has its own tests."""
+    monkeypatch.setattr(Policy, "cost_aware", False)
 
 
 @settings(max_examples=60, deadline=None)
@@ -30,6 +38,19 @@ def test_samples_are_always_legal(seed, policy_name, space):
         for name in ("normal", "reduce"):  # never a masked (illegal or duplicate) action
             mask = torch.from_numpy(action_mask(getattr(beta, name)))
             assert mask[torch.arange(len(s.actions[name])), s.actions[name]].all()
+
+
+def test_cost_aware_policies_never_propose_a_costlier_skip(monkeypatch):
+    monkeypatch.setattr(Policy, "cost_aware", True)
+    costly = costlier_skips(DARTS.reduce, reduction=True)
+    assert costly == {0, 1, 3, 4, 7}  # the five max pools on stride-2 edges
+    policy = RandomPolicy()
+    gen = torch.Generator().manual_seed(0)
+    for k in range(40):
+        s = policy.sample(DARTS, gen)
+        assert not any(s.actions["reduce"][i] == ACTIONS.index("skip") for i in costly)
+        if s.alpha is not None and k % 8 == 0:
+            assert cost_increase(s.alpha, DARTS, NetworkConfig("cifar10", 8, 5)) == []
 
 
 def test_random_policy_probabilities_by_hand():

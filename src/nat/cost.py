@@ -12,14 +12,17 @@ FactorizedReduce it really is.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cache
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .arch.genotype import Genotype
+from .arch.genotype import Cell, Genotype
 from .nn.network import CellNetwork, NetworkConfig
+from .ops import SKIP
 
-__all__ = ["Cost", "count_params", "count_madds", "network_cost", "genotype_cost", "cost_increase"]
+__all__ = ["Cost", "count_params", "count_madds", "network_cost", "genotype_cost", "cost_increase",
+           "costlier_skips"]
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,28 @@ def cost_increase(alpha: Genotype, beta: Genotype, config: NetworkConfig = Netwo
     a, b = genotype_cost(alpha, config), genotype_cost(beta, config)
     return [f"{key}: {getattr(a, key):,} > {getattr(b, key):,}" for key in ("params", "madds")
             if getattr(a, key) > getattr(b, key)]
+
+
+@cache
+def _op_cost(op: str, stride: int) -> tuple[int, int]:
+    """(params, MAdds) of ``op`` at a fixed probe size; op costs scale alike in C and H, so
+    comparing two ops at one size compares them at every size."""
+    from .ops import NULL, build_op
+    if op == NULL:
+        return 0, 0
+    module = build_op(op, 16, stride)
+    return count_params(module), count_madds(module, torch.zeros(1, 16, 16, 16))
+
+
+def costlier_skips(cell: Cell, reduction: bool) -> frozenset[int]:
+    """Edges where a skip connection would cost more than the op they hold now.
+
+    Only stride-2 edges (out of the inputs of a reduction cell) qualify: there a skip is a
+    FactorizedReduce, dearer than a pooling op or no edge at all. Policies mask these actions so
+    that no search step proposes a transformation that NAT would have to reject.
+    """
+    if not reduction:
+        return frozenset()
+    skip = _op_cost(SKIP, 2)
+    return frozenset(i for i, e in enumerate(cell.edges)
+                     if e.src < 2 and e.op != SKIP and any(s > o for s, o in zip(skip, _op_cost(e.op, 2))))

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..arch.genotype import CELL_TYPES, Cell, Genotype
-from ..arch.rules import action_mask, apply_actions
+from ..arch.rules import ACTIONS, action_mask, apply_actions
 from ..errors import GenotypeError
 from ..ops import OPS
 
@@ -37,12 +37,20 @@ class CellTensors:
     cell_type: int        # 0 normal, 1 reduction
 
 
-def encode_cell(cell: Cell, cell_type: int, device: torch.device | str = "cpu") -> CellTensors:
+def encode_cell(cell: Cell, cell_type: int, device: torch.device | str = "cpu", *,
+                cost_aware: bool = False) -> CellTensors:
+    """Tensors for ``cell``; with ``cost_aware`` the skip action is also masked where it would
+    cost more than the edge's op (stride-2 edges of reduction cells, :func:`costlier_skips`)."""
+    mask = action_mask(cell)
+    if cost_aware:
+        from ..cost import costlier_skips  # builds op modules once to measure them
+        for i in costlier_skips(cell, reduction=cell_type == 1):
+            mask[i, ACTIONS.index("skip")] = False
     return CellTensors(
         ops=torch.tensor([_OP_INDEX[e.op] for e in cell.edges], device=device),
         src=torch.tensor([e.src for e in cell.edges], device=device),
         dst=torch.tensor([e.dst for e in cell.edges], device=device),
-        mask=torch.from_numpy(action_mask(cell)).to(device),
+        mask=torch.from_numpy(mask).to(device),
         n_nodes=cell.n_nodes, cell_type=cell_type)
 
 
@@ -64,6 +72,8 @@ class Policy(nn.Module):
     """Base class: subclasses implement :meth:`cell_logits`."""
 
     name = "policy"
+    #: mask skips that would cost more than the op they replace (see :func:`encode_cell`)
+    cost_aware = True
 
     def cell_logits(self, cell: CellTensors) -> torch.Tensor:
         """Raw ``(E, 3)`` logits for one cell."""
@@ -75,10 +85,10 @@ class Policy(nn.Module):
         return p.device if p is not None else torch.device("cpu")
 
     def logits(self, genotype: Genotype) -> dict[str, torch.Tensor]:
-        """Masked logits per cell (``-inf`` on illegal or duplicate actions)."""
+        """Masked logits per cell (``-inf`` on illegal, duplicate or cost-raising actions)."""
         out = {}
         for t, name in enumerate(CELL_TYPES):
-            cell = encode_cell(getattr(genotype, name), t, self.device)
+            cell = encode_cell(getattr(genotype, name), t, self.device, cost_aware=self.cost_aware)
             out[name] = self.cell_logits(cell).masked_fill(~cell.mask, float("-inf"))
         return out
 
