@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except NatError as err:
         print(f"nat: error: {err}", file=sys.stderr)
-        return 2
+        return err.exit_code
     except BrokenPipeError:  # `nat zoo | head` is fine
         return 0
     except KeyboardInterrupt:

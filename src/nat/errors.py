@@ -6,11 +6,19 @@ say *where* (file, cell, edge) and *what*; tracebacks are for programming errors
 
 from __future__ import annotations
 
-__all__ = ["NatError", "GenotypeError"]
+__all__ = ["NatError", "GenotypeError", "RunAborted"]
 
 
 class NatError(Exception):
     """A problem with user input (a file, an option, an architecture name)."""
+
+    exit_code = 2
+
+
+class RunAborted(NatError):
+    """A long run stopped on purpose (e.g. a NaN loss); its last good checkpoint is kept."""
+
+    exit_code = 1
 
 
 class GenotypeError(NatError):

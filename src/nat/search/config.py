@@ -1,0 +1,71 @@
+"""Settings of NAT's search (Algorithm 1), with the reference values and CPU-sized presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SearchConfig", "PRESETS"]
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    # what is searched
+    space: str = "darts"                  # cell space: darts (fully-concat) or loose-end
+    extra_ops: tuple[str, ...] = ()       # ops added to the space's list, e.g. NAONet's conv_1x3_3x1
+    policy: str = "gcn"                   # gcn, lstm, random, or several "gcn,lstm" trained side by side
+    # the supernet (reference: C=20, 8 cells)
+    channels: int = 20                    # C of the first stage
+    layers: int = 8                       # cells; reductions at L//3 and 2L//3
+    # data (the paper's 40% / 60% split of the CIFAR-10 training set)
+    dataset: str = "cifar10"              # for the input size and class count
+    subset: int | None = None             # use only N training images (split 40/60)
+    split: tuple[float, float] = (0.4, 0.6)
+    split_seed: int = 0                   # the split is a function of this alone
+    batch_size: int = 64                  # per rank, for w steps and reward passes
+    # schedule
+    epochs: int = 100                     # each: a pass over the 40% (w), then the 60% (theta)
+    w_steps: int | None = None            # cap on w steps per epoch (None: a full pass)
+    theta_steps: int | None = None        # cap on theta steps per epoch (None: a full pass)
+    # supernet weights w: SGD with a cosine schedule (the reference's is flat by mistake)
+    w_lr: float = 0.01
+    w_lr_min: float = 0.001
+    w_momentum: float = 0.9
+    w_weight_decay: float = 3e-4
+    w_grad_clip: float = 5.0
+    # policy theta: Adam, REINFORCE with entropy weight lambda (Eq. 4)
+    theta_lr: float = 3e-4
+    theta_beta1: float = 0.5
+    theta_beta2: float = 0.999
+    theta_weight_decay: float = 5e-4
+    entropy: float = 0.003                # lambda
+    m: int = 1                            # input architectures per theta step
+    n: int = 1                            # transformed samples per input
+    baseline_decay: float = 0.95          # moving average of the reward
+    reward_batches: int = 1               # held-out batches one reward is measured on
+    cost_aware: bool = True               # mask skips that would cost more (stride-2 edges)
+    # run
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if len(self.split) != 2 or not all(0 < f < 1 for f in self.split) or sum(self.split) > 1 + 1e-9:
+            raise ValueError(f"split must be two fractions in (0, 1) summing to at most 1, got {self.split}")
+        for name in ("epochs", "batch_size", "m", "n", "reward_batches", "channels", "layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.channels % 2:
+            raise ValueError(f"channels must be even, got {self.channels}")
+
+    @property
+    def policies(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.policy.split(",") if p.strip())
+
+
+PRESETS: dict[str, dict] = {
+    # The reference settings (paper Sec. 4, reference-facts.md): days on a CPU, hours on a GPU.
+    "paper": {},
+    # Seconds: a smoke test of the whole loop.
+    "tiny": {"channels": 8, "layers": 5, "subset": 640, "batch_size": 32, "epochs": 2},
+    # Minutes on a 2-core CPU; what the shipped transformer was trained with.
+    "small": {"channels": 8, "layers": 5, "subset": 10000, "batch_size": 64, "epochs": 20, "reward_batches": 2},
+}

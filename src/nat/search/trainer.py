@@ -1,0 +1,304 @@
+"""Algorithm 1 of the paper: alternate supernet (w) and policy (theta) updates every epoch.
+
+Each epoch makes one pass over the 40% split updating the shared weights w on architectures
+beta ~ p(beta) (SGD, cosine learning rate), then one pass over the 60% split updating every
+policy by REINFORCE: for m inputs beta and n draws alpha ~ pi(. | beta) each, the reward is
+``R(alpha, w) - R(beta, w)`` measured on the same held-out batches (:mod:`.rewards`), with a
+moving-average baseline and entropy weight lambda (:mod:`.reinforce`). Several policies can be
+trained side by side against the same supernet and the same inputs, which is how the paper's
+policy comparison (Table 3) is run under one budget.
+
+The run folder holds ``config.yaml``, ``metrics.jsonl`` (one line per epoch), ``last.pt`` (the
+whole state, written atomically every epoch), ``transformer.pt`` (the first policy's weights,
+what ``nat transform`` loads), ``transformer-<policy>.pt`` for each policy, ``summary.json`` and
+``curves.svg``. ``resume=True`` continues exactly where the last epoch ended.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..arch.space import CellSpace, get_space
+from ..data import Augment, BatchLoader, Dataset, split_indices, subset_indices
+from ..errors import NatError, RunAborted
+from ..ops import OPS, op_kind
+from ..policy import Policy, make_policy
+from ..runtime import Dist, RunDir, config_to_dict, init_distributed, save_checkpoint
+from ..runtime.progress import progress
+from .config import SearchConfig
+from .reinforce import MovingAverageBaseline, reinforce_loss
+from .rewards import accuracy
+from .supernet import Supernet, SupernetConfig
+
+__all__ = ["Search", "run_search", "save_transformer", "TRANSITIONS"]
+
+TRANSITIONS = ("O->S", "O->N", "S->N", "N->S")
+
+
+def save_transformer(policy: Policy, cfg: SearchConfig, path: Path, *, epoch: int) -> None:
+    """The policy alone: small, and all ``nat transform`` needs (with the supernet for scoring)."""
+    save_checkpoint({"format": "nat-transformer", "version": 1, "policy": policy.name,
+                     "space": cfg.space, "epoch": epoch, "config": config_to_dict(cfg),
+                     "state_dict": policy.state_dict()}, path)
+
+
+class Search:
+    """One search run: the supernet, the policies, their optimisers, data and state."""
+
+    def __init__(self, cfg: SearchConfig, data: Dataset, run_dir: RunDir, dist: Dist) -> None:
+        self.cfg, self.data, self.run_dir, self.dist = cfg, data, run_dir, dist
+        self.space: CellSpace = get_space(cfg.space)
+        unknown = [op for op in cfg.extra_ops if op not in OPS]
+        if unknown:
+            raise NatError(f"extra_ops: unknown op(s) {', '.join(unknown)} (known: {', '.join(sorted(OPS))})")
+        ops = tuple(dict.fromkeys(self.space.ops + tuple(cfg.extra_ops)))
+        torch.manual_seed(cfg.seed)
+        device = dist.device
+        self.supernet = Supernet(SupernetConfig(ops, cfg.channels, cfg.layers, self.space.n_intermediate,
+                                                len(data.classes))).to(device)
+        self.policies: dict[str, Policy] = {}
+        for name in cfg.policies:
+            policy = make_policy(name).to(device)
+            policy.cost_aware = cfg.cost_aware
+            self.policies[name] = policy
+        self.w_opt = torch.optim.SGD(self.supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
+                                     weight_decay=cfg.w_weight_decay)
+        self.theta_opts = {name: torch.optim.Adam(p.parameters(), lr=cfg.theta_lr, weight_decay=cfg.theta_weight_decay,
+                                                  betas=(cfg.theta_beta1, cfg.theta_beta2))
+                           for name, p in self.policies.items() if any(True for _ in p.parameters())}
+        self.baselines = {name: MovingAverageBaseline(cfg.baseline_decay) for name in self.policies}
+        self.rng = random.Random(cfg.seed)  # draws beta ~ p(beta); identical on every rank
+        self.policy_gens = {name: torch.Generator().manual_seed(cfg.seed + 1 + i) for i, name in enumerate(self.policies)}
+        self.epoch = 0
+        self.history: list[dict] = []
+        self._build_loaders()
+
+    # -- data --------------------------------------------------------------------------------
+    def _build_loaders(self) -> None:
+        cfg, data, dist = self.cfg, self.data, self.dist
+        n = len(data.train_images)
+        pool = subset_indices(n, cfg.subset, cfg.split_seed) if cfg.subset else None
+        size = len(pool) if pool is not None else n
+        w_part, theta_part = split_indices(size, (cfg.split[0], 1 - cfg.split[0]), seed=cfg.split_seed)
+        if pool is not None:
+            w_part, theta_part = pool[w_part], pool[theta_part]
+        common = dict(device=dist.device, rank=dist.rank, world_size=dist.world_size, drop_last=True)
+        self.w_loader = BatchLoader(data.train_images, data.train_labels, cfg.batch_size, indices=w_part,
+                                    transform=Augment(data.mean, data.std), seed=cfg.seed, **common)
+        # rewards: held-out images, no augmentation
+        self.theta_loader = BatchLoader(data.train_images, data.train_labels, cfg.batch_size, indices=theta_part,
+                                        transform=Augment.for_eval(data.mean, data.std), seed=cfg.seed + 1, **common)
+        if len(self.w_loader) == 0 or len(self.theta_loader) < cfg.reward_batches:
+            raise NatError(f"too few images for batch size {cfg.batch_size}: {len(w_part)} for w, "
+                           f"{len(theta_part)} for theta (use a larger --subset or a smaller --batch-size)")
+
+    @property
+    def w_steps(self) -> int:
+        return min(len(self.w_loader), self.cfg.w_steps or len(self.w_loader))
+
+    @property
+    def theta_steps(self) -> int:
+        full = len(self.theta_loader) // self.cfg.reward_batches
+        return min(full, self.cfg.theta_steps or full)
+
+    def lr_at(self, epoch: int) -> float:
+        cfg = self.cfg
+        return cfg.w_lr_min + 0.5 * (cfg.w_lr - cfg.w_lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs))
+
+    # -- the two phases ----------------------------------------------------------------------
+    def train_weights(self) -> dict:
+        """One pass over the 40% split (Algorithm 1, lines 3-6)."""
+        lr = self.lr_at(self.epoch)
+        for group in self.w_opt.param_groups:
+            group["lr"] = lr
+        self.supernet.train()
+        self.w_loader.set_epoch(self.epoch)
+        loss_sum = correct = seen = 0.0
+        start = time.perf_counter()
+        batches = progress(zip(range(self.w_steps), self.w_loader), total=self.w_steps, enabled=self.dist.is_main,
+                           desc=f"epoch {self.epoch + 1}/{self.cfg.epochs} w", unit_scale=self.cfg.batch_size)
+        for step, (x, y) in batches:
+            beta = self.space.sample(self.rng)
+            logits = self.supernet(x, beta)
+            loss = F.cross_entropy(logits, y)
+            if not torch.isfinite(loss):
+                raise RunAborted(f"supernet loss is {loss.item()} at epoch {self.epoch + 1}, step {step + 1}; "
+                                 f"the last good state is in {self.run_dir.last} (resume with a lower --w-lr)")
+            self.w_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.dist.enabled:  # every rank ran the same beta: average the gradients it produced
+                for p in self.supernet.parameters():
+                    if p.grad is not None:
+                        torch.distributed.all_reduce(p.grad)
+                        p.grad /= self.dist.world_size
+            torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.cfg.w_grad_clip)
+            self.w_opt.step()
+            loss_sum += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+        elapsed = time.perf_counter() - start
+        return {"lr": lr, "w_loss": loss_sum / seen, "w_top1": 100 * correct / seen,
+                "w_images_per_s": seen * self.dist.world_size / elapsed}
+
+    def train_policies(self) -> dict:
+        """One pass over the 60% split (Algorithm 1, lines 7-14)."""
+        cfg = self.cfg
+        for p in self.policies.values():
+            p.train()
+        self.theta_loader.set_epoch(self.epoch)
+        batches_iter = iter(self.theta_loader)
+        stats = {name: {"reward": [], "advantage": [], "entropy": [], "invalid": 0, "moves": Counter(), "edges": 0}
+                 for name in self.policies}
+        steps = progress(range(self.theta_steps), total=self.theta_steps, enabled=self.dist.is_main,
+                         desc=f"epoch {self.epoch + 1}/{cfg.epochs} theta",
+                         unit_scale=cfg.batch_size * cfg.reward_batches)
+        for _ in steps:
+            batches = [next(batches_iter) for _ in range(cfg.reward_batches)]
+            losses = {name: 0.0 for name in self.policies}
+            for _ in range(cfg.m):
+                beta = self.space.sample(self.rng)
+                r_beta = accuracy(self.supernet, beta, batches, self.dist)
+                for name, policy in self.policies.items():
+                    for _ in range(cfg.n):
+                        s = policy.sample(beta, self.policy_gens[name])
+                        # An alpha whose output no longer depends on its input scores zero.
+                        r_alpha = accuracy(self.supernet, s.alpha, batches, self.dist) if s.alpha is not None else 0.0
+                        reward = r_alpha - r_beta
+                        advantage = self.baselines[name].advantage(reward)
+                        losses[name] = losses[name] + reinforce_loss(s.log_prob, s.entropy, advantage, cfg.entropy) / (cfg.m * cfg.n)
+                        st = stats[name]
+                        st["reward"].append(reward)
+                        st["advantage"].append(advantage)
+                        st["entropy"].append(s.entropy.item())
+                        st["invalid"] += s.alpha is None
+                        _count_moves(beta, s, st)
+            for name, opt in self.theta_opts.items():
+                opt.zero_grad(set_to_none=True)
+                losses[name].backward()
+                opt.step()
+        row = {}
+        for i, (name, st) in enumerate(stats.items()):
+            prefix = "" if i == 0 else f"{name}_"
+            k = max(len(st["reward"]), 1)
+            row.update({f"{prefix}reward": sum(st["reward"]) / k, f"{prefix}advantage": sum(st["advantage"]) / k,
+                        f"{prefix}entropy": sum(st["entropy"]) / k, f"{prefix}baseline": self.baselines[name].value,
+                        f"{prefix}invalid": st["invalid"] / k})
+            for move in TRANSITIONS:
+                row[f"{prefix}share_{move.replace('->', '_to_')}"] = st["moves"][move] / max(st["edges"], 1)
+        return row
+
+    # -- state -------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"format": "nat-search", "epoch": self.epoch, "config": config_to_dict(self.cfg),
+                "supernet": self.supernet.state_dict(),
+                "policies": {k: p.state_dict() for k, p in self.policies.items()},
+                "w_opt": self.w_opt.state_dict(),
+                "theta_opts": {k: o.state_dict() for k, o in self.theta_opts.items()},
+                "baselines": {k: b.state_dict() for k, b in self.baselines.items()},
+                "rng": self.rng.getstate(), "policy_gens": {k: g.get_state() for k, g in self.policy_gens.items()},
+                "torch_rng": torch.get_rng_state(), "history": self.history}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch = state["epoch"]
+        self.supernet.load_state_dict(state["supernet"])
+        for k, p in self.policies.items():
+            p.load_state_dict(state["policies"][k])
+        self.w_opt.load_state_dict(state["w_opt"])
+        for k, o in self.theta_opts.items():
+            o.load_state_dict(state["theta_opts"][k])
+        for k, b in self.baselines.items():
+            b.load_state_dict(state["baselines"][k])
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+        for k, g in self.policy_gens.items():
+            g.set_state(state["policy_gens"][k])
+        torch.set_rng_state(state["torch_rng"])
+        self.history = list(state["history"])
+
+    def save(self) -> None:
+        if not self.dist.is_main:
+            return
+        self.run_dir.save(self.state_dict())
+        for i, (name, policy) in enumerate(self.policies.items()):
+            save_transformer(policy, self.cfg, self.run_dir.path / f"transformer-{name}.pt", epoch=self.epoch)
+            if i == 0:
+                save_transformer(policy, self.cfg, self.run_dir.path / "transformer.pt", epoch=self.epoch)
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self, *, stop_after: int | None = None) -> dict:
+        """Train until ``cfg.epochs`` (or ``stop_after`` epochs in total, for tests)."""
+        end = self.cfg.epochs if stop_after is None else min(self.cfg.epochs, stop_after)
+        while self.epoch < end:
+            start = time.perf_counter()
+            row = {"epoch": self.epoch + 1, **self.train_weights(), **self.train_policies()}
+            row["time_s"] = time.perf_counter() - start
+            self.epoch += 1
+            self.history.append(row)
+            self.save()
+            self.run_dir.append_metrics(row)
+            if self.dist.is_main:
+                print(_epoch_line(row), flush=True)
+        summary = {"epochs": self.epoch, "policies": list(self.policies),
+                   "final": self.history[-1] if self.history else {},
+                   "supernet_params": sum(p.numel() for p in self.supernet.parameters())}
+        self.run_dir.write_json("summary.json", summary)
+        self._plot()
+        return summary
+
+    def _plot(self) -> None:
+        if not self.dist.is_main or not self.history:
+            return
+        from ..runtime.plot import plot_metrics
+        first = next(iter(self.policies))
+        panels = [("supernet", ["w_top1"]), ("reward R(alpha|beta)", ["reward", "baseline"]),
+                  ("entropy", ["entropy"]), (f"decisions ({first})", [f"share_{m.replace('->', '_to_')}" for m in TRANSITIONS])]
+        plot_metrics(self.history, panels, self.run_dir.path / "curves.svg", title=f"nat search: {self.run_dir.path.name}")
+
+
+def _count_moves(beta, sample, st) -> None:
+    for name in ("normal", "reduce"):
+        cell = getattr(beta, name)
+        actions = sample.actions[name].tolist()
+        for e, a in zip(cell.edges, actions):
+            new = {0: e.op, 1: "skip_connect", 2: "null"}[a]
+            move = f"{op_kind(e.op)}->{op_kind(new)}"
+            st["moves"][move] += move in TRANSITIONS
+            st["edges"] += 1
+
+
+def _epoch_line(row: dict) -> str:
+    shares = " ".join(f"{m} {100 * row['share_' + m.replace('->', '_to_')]:.0f}%" for m in TRANSITIONS)
+    return (f"epoch {row['epoch']}: supernet loss {row['w_loss']:.3f} top1 {row['w_top1']:.1f}%  "
+            f"reward {row['reward']:+.4f} entropy {row['entropy']:.2f}  {shares}  ({row['time_s']:.0f}s)")
+
+
+def run_search(cfg: SearchConfig | None, data: Dataset, out: str | Path, *, resume: bool = False,
+               epochs: int | None = None, device: str | None = None, stop_after: int | None = None) -> dict:
+    """Run a search into ``out``, or resume the one there; returns the summary.
+
+    A resumed run keeps its own settings (``cfg`` is ignored); only ``epochs`` (to extend it) and
+    ``device`` may change.
+    """
+    run_dir = RunDir(out)
+    run_dir.prepare(resume=resume)
+    state = None
+    if resume:
+        state = run_dir.load_last()
+        cfg = SearchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()})
+    cfg = replace(cfg, **{k: v for k, v in (("epochs", epochs), ("device", device)) if v is not None})
+    dist = init_distributed(cfg.device)
+    run_dir.main = dist.is_main
+    search = Search(cfg, data, run_dir, dist)
+    if state is not None:
+        search.load_state_dict(state)
+        run_dir.rewrite_metrics(search.history)
+    run_dir.write_config(config_to_dict(cfg))
+    return search.run(stop_after=stop_after)
