@@ -18,7 +18,7 @@ __all__ = ["main", "build_parser"]
 
 #: Modules that add their own sub-commands: each has ``register(subparsers)``; handlers import
 #: their heavy dependencies lazily so ``nat --help`` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("nat.search.commands",)
 
 MADDS_HELP = ("MAdds: multiply-adds of convolutions and linear layers in one forward pass of one image "
               "(32x32 for cifar10, 224x224 for imagenet), auxiliary head excluded; pooling, BatchNorm, "

@@ -1,0 +1,151 @@
+"""Sub-commands ``nat search``, ``nat transform`` and ``nat compare-policies``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..errors import NatError
+
+__all__ = ["register"]
+
+
+def _size_args(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--dataset", choices=("cifar10", "imagenet"), default="cifar10",
+                   help=f"network size at which {what} is costed (default cifar10)")
+    p.add_argument("--channels", "-C", type=int, help="C of the final network (default 36 cifar10, 48 imagenet)")
+    p.add_argument("--layers", "-L", type=int, help="L of the final network (default 20 cifar10, 14 imagenet)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("search", help="train a transformer: supernet + policy by REINFORCE (Algorithm 1)",
+                       description="Alternate every epoch a pass over 40%% of the training set updating the "
+                                   "supernet and a pass over the other 60%% updating the policy.")
+    p.add_argument("--data", required=True, help="CIFAR-10 folder/archive, or 'cifar10' to download")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--preset", help="paper (default), small, tiny")
+    p.add_argument("--config", help="YAML file with settings (any SearchConfig field)")
+    p.add_argument("--space", choices=("darts", "loose-end"))
+    p.add_argument("--policy", help="gcn, lstm, random, or several trained side by side: gcn,lstm,random")
+    p.add_argument("--channels", "-C", type=int)
+    p.add_argument("--layers", "-L", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--subset", type=int, help="use only N training images (split 40/60)")
+    p.add_argument("--entropy", type=float, help="entropy weight lambda (paper 0.003)")
+    p.add_argument("--reward-batches", type=int, help="held-out batches each reward is measured on")
+    p.add_argument("--extra-ops", help="comma-separated ops added to the space, e.g. NAONet's conv_1x3_3x1")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="cpu, cuda, cuda:1, or auto (default)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("transform", help="transform ARCH with a trained transformer",
+                       description="Sample K candidates from the policy (or take the per-edge argmax with "
+                                   "--greedy), drop any that is illegal or costs more, and keep the best on "
+                                   "held-out data (--select-on) or the most probable.")
+    p.add_argument("arch", metavar="ARCH", help="zoo name or genotype file")
+    p.add_argument("--name", help="with a zoo-layout JSON file: which genotype in it")
+    p.add_argument("--transformer", help="a `nat search` run folder (policy + supernet) or transformer file; "
+                                         "default: the one shipped with nat")
+    p.add_argument("--candidates", type=int, default=10, help="K sampled candidates (paper: 10)")
+    p.add_argument("--greedy", action="store_true", help="per-edge argmax (Maximum-GCN)")
+    p.add_argument("--select-on", metavar="DATA", help="score candidates with the supernet on the held-out "
+                                                       "60%% split of this data set")
+    p.add_argument("--subset", type=int, default=2000, help="images used to score candidates (default 2000)")
+    p.add_argument("--seed", type=int, default=0)
+    _size_args(p, "the result")
+    p.add_argument("-o", "--output", help="write the transformed genotype (JSON layout)")
+    p.add_argument("--draw", metavar="FILE", help="also draw the result against the input (.svg or .dot)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_transform)
+
+
+def cmd_search(args) -> int:
+    from ..data import load_dataset
+    from ..runtime.config import load_config
+    from .config import PRESETS, SearchConfig
+    from .trainer import run_search
+    if args.resume:
+        data = load_dataset(args.data)
+        run_search(None, data, args.out, resume=True, epochs=args.epochs, device=args.device)
+        return 0
+    extra = tuple(o.strip() for o in args.extra_ops.split(",")) if args.extra_ops else None
+    overrides = {"space": args.space, "policy": args.policy, "channels": args.channels, "layers": args.layers,
+                 "epochs": args.epochs, "batch_size": args.batch_size, "subset": args.subset,
+                 "entropy": args.entropy, "reward_batches": args.reward_batches, "extra_ops": extra,
+                 "seed": args.seed, "device": args.device}
+    cfg = load_config(SearchConfig, presets=PRESETS, preset=args.preset, config_file=args.config, overrides=overrides)
+    data = load_dataset(args.data)
+    summary = run_search(cfg, data, args.out)
+    print(f"transformer written to {args.out}/transformer.pt ({summary['epochs']} epochs)")
+    return 0
+
+
+def _selection_batches(transformer, data_spec: str, subset: int) -> list:
+    import torch
+
+    from ..data import Augment, load_dataset, split_indices, subset_indices
+    cfg = transformer.config
+    data = load_dataset(data_spec)
+    n = len(data.train_images)
+    pool = subset_indices(n, cfg["subset"], cfg["split_seed"]) if cfg.get("subset") else None
+    size = len(pool) if pool is not None else n
+    _, held_out = split_indices(size, (cfg["split"][0], 1 - cfg["split"][0]), seed=cfg["split_seed"])
+    if pool is not None:
+        held_out = pool[held_out]
+    held_out = held_out[:subset]
+    norm = Augment.for_eval(data.mean, data.std)
+    images = torch.from_numpy(data.train_images[held_out])
+    labels = torch.from_numpy(data.train_labels[held_out])
+    return [(norm(images[i:i + 64]), labels[i:i + 64]) for i in range(0, len(held_out), 64)]
+
+
+def cmd_transform(args) -> int:
+    from ..arch.formats import genotype_to_dict, write_genotype_file
+    from ..arch.zoo import resolve
+    from ..nn.network import NetworkConfig
+    from .transform import load_transformer, transform
+    label, beta = resolve(args.arch, name=args.name)
+    transformer = load_transformer(args.transformer, beta)
+    batches = None
+    if args.select_on:
+        if transformer.supernet is None:
+            raise NatError("--select-on needs the supernet: pass --transformer RUN_DIR (a `nat search` run folder)")
+        batches = _selection_batches(transformer, args.select_on, args.subset)
+    for opt in ("channels", "layers"):
+        if getattr(args, opt) is not None and getattr(args, opt) < 3:
+            raise NatError(f"--{opt} must be at least 3")
+    cfg = NetworkConfig(args.dataset, args.channels, args.layers).resolved()
+    result = transform(beta, transformer, candidates=args.candidates, greedy=args.greedy, batches=batches,
+                       cost_config=cfg, seed=args.seed)
+    if args.output:
+        write_genotype_file(result.genotype, args.output, "json", source=f"nat transform {label} ({result.method})")
+    if args.draw:
+        from ..draw import write_drawing
+        write_drawing(result.genotype, args.draw, other=beta, name=f"NAT({label}) vs {label}")
+    if args.json:
+        print(json.dumps({"input": genotype_to_dict(beta), "genotype": genotype_to_dict(result.genotype),
+                          "changed": result.changed, "method": result.method, "transformer": transformer.source,
+                          "cost_before": _cost(result.cost_before), "cost_after": _cost(result.cost_after),
+                          "size": {"dataset": cfg.dataset, "channels": cfg.channels, "layers": cfg.layers},
+                          "candidates": result.candidates, "notes": result.notes}, indent=1))
+        return 0
+    print(f"{label}: {result.method} with {transformer.source}")
+    if not result.changed:
+        print("  no edge changed")
+    for c in result.changed:
+        print(f"  {c['cell']:<6} {c['from']} -> {c['to']}: {c['old']} -> {c['new']}")
+    b, a = result.cost_before, result.cost_after
+    print(f"  params {b.params:,} -> {a.params:,} ({100 * (a.params - b.params) / b.params:+.1f}%)   "
+          f"MAdds {b.madds:,} -> {a.madds:,} ({100 * (a.madds - b.madds) / b.madds:+.1f}%)   "
+          f"[{cfg.dataset}, C={cfg.channels}, L={cfg.layers}]")
+    for note in dict.fromkeys(result.notes):
+        print(f"  note: {note}")
+    if args.output:
+        print(f"  wrote {args.output}")
+    return 0
+
+
+def _cost(c) -> dict:
+    return {"params": c.params, "params_with_aux": c.params_with_aux, "madds": c.madds}

@@ -1,0 +1,170 @@
+"""Transforming an architecture with a trained policy (paper Sec. 3.4, "Inference").
+
+``Sampling``: draw K transformed cells from the policy (paper: 10), score each with the supernet
+on held-out images, keep the best. ``Maximum`` (``greedy``): take every edge's most probable
+action. Without a supernet and data to score on, sampling keeps the candidate the policy finds
+most probable.
+
+Guarantee: the result is a legal transformation of the input and costs no more, in parameters
+and in multiply-adds, at the network size asked for (default: CIFAR-10, C=36, L=20). Every
+candidate is checked by building both networks; one that fails is dropped, and if none is left
+the input is returned unchanged (the identity is always legal and never costlier).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from ..arch.genotype import CELL_TYPES, Genotype
+from ..arch.rules import is_legal_transformation
+from ..cost import Cost, genotype_cost
+from ..errors import NatError
+from ..nn.network import NetworkConfig
+from ..policy import Policy, make_policy
+from ..runtime.checkpoint import load_checkpoint
+from .config import SearchConfig
+from .rewards import accuracy
+from .supernet import Supernet, SupernetConfig
+
+__all__ = ["Transformer", "TransformResult", "load_transformer", "transform", "changed_edges", "shipped_transformer"]
+
+
+@dataclass
+class Transformer:
+    """A trained policy, and the supernet it was trained with when available (for scoring)."""
+
+    policy: Policy
+    space: str
+    source: str
+    supernet: Supernet | None = None
+    config: dict = field(default_factory=dict)
+
+
+def shipped_transformer(genotype: Genotype) -> Path:
+    """The transformer shipped with the package for this genotype's cell family."""
+    fully_concat = all(tuple(c.concat) == tuple(c.intermediate) for c in genotype.cells().values())
+    name = "transformer-darts.pt" if fully_concat else "transformer-loose-end.pt"
+    path = Path(str(resources.files("nat").joinpath("pretrained", name)))
+    if not path.exists():
+        fallback = Path(str(resources.files("nat").joinpath("pretrained", "transformer-darts.pt")))
+        if not fallback.exists():
+            raise NatError("no transformer is shipped with this installation; train one with `nat search` "
+                           "and pass --transformer RUN_DIR")
+        path = fallback
+    return path
+
+
+def load_transformer(spec: str | Path | None, genotype: Genotype, device: str | torch.device = "cpu") -> Transformer:
+    """From a search run folder (policy + supernet), a transformer file, or the shipped one."""
+    path = Path(spec) if spec is not None else shipped_transformer(genotype)
+    supernet_state = None
+    if path.is_dir():
+        if not (path / "transformer.pt").exists():
+            raise NatError(f"{path}: no transformer.pt in this folder (is it a `nat search` run?)")
+        if (path / "last.pt").exists():
+            supernet_state = load_checkpoint(path / "last.pt", device)
+        path = path / "transformer.pt"
+    state = load_checkpoint(path, device)
+    if state.get("format") != "nat-transformer":
+        raise NatError(f"{path}: not a transformer file (expected one written by `nat search`)")
+    policy = make_policy(state["policy"]).to(device)
+    policy.load_state_dict(state["state_dict"])
+    policy.cost_aware = state["config"].get("cost_aware", True)
+    policy.eval()
+    supernet = None
+    if supernet_state is not None:
+        cfg = SearchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in supernet_state["config"].items()})
+        from ..arch.space import get_space
+        space = get_space(cfg.space)
+        ops = tuple(dict.fromkeys(space.ops + tuple(cfg.extra_ops)))
+        classes = supernet_state["supernet"]["classifier_bias"].shape[0]
+        supernet = Supernet(SupernetConfig(ops, cfg.channels, cfg.layers, space.n_intermediate, classes)).to(device)
+        supernet.load_state_dict(supernet_state["supernet"])
+        supernet.eval()
+    return Transformer(policy, state["space"], str(path), supernet, state["config"])
+
+
+def changed_edges(beta: Genotype, alpha: Genotype) -> list[dict]:
+    """One entry per edge whose op changed: cell, from node, to node, old op, new op."""
+    return [{"cell": name, "from": eb.src, "to": eb.dst, "old": eb.op, "new": ea.op}
+            for name in CELL_TYPES
+            for eb, ea in zip(getattr(beta, name).edges, getattr(alpha, name).edges) if eb.op != ea.op]
+
+
+@dataclass
+class TransformResult:
+    input: Genotype
+    genotype: Genotype
+    method: str
+    cost_before: Cost
+    cost_after: Cost
+    candidates: list[dict]   # every distinct candidate: its log-prob, score, and why it was dropped
+    notes: list[str]
+
+    @property
+    def changed(self) -> list[dict]:
+        return changed_edges(self.input, self.genotype)
+
+
+def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10, greedy: bool = False,
+              batches: list | None = None, cost_config: NetworkConfig = NetworkConfig(),
+              seed: int = 0) -> TransformResult:
+    """Transform ``beta``; score sampled candidates on ``batches`` with the supernet if both exist."""
+    if candidates < 1:
+        raise NatError(f"--candidates must be at least 1, got {candidates}")
+    policy, notes = transformer.policy, []
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        draws = [policy.argmax(beta)] if greedy else [policy.sample(beta, gen) for _ in range(candidates)]
+    name = transformer.policy.name.upper() if transformer.policy.name != "random" else "Random"
+    method = f"{'Maximum' if greedy else 'Sampling'}-{name}"
+    cost_cache: dict[Genotype, Cost] = {}
+
+    def cost(g: Genotype) -> Cost:
+        if g not in cost_cache:
+            cost_cache[g] = genotype_cost(g, cost_config)
+        return cost_cache[g]
+
+    before = cost(beta)
+    seen: dict[Genotype, dict] = {}
+    for d in draws:
+        if d.alpha is None:
+            notes.append("a candidate left a cell whose output depends on nothing; dropped")
+            continue
+        if d.alpha in seen:
+            continue
+        entry = {"genotype": d.alpha, "log_prob": float(d.log_prob), "score": None, "dropped": None}
+        seen[d.alpha] = entry
+        if not is_legal_transformation(beta, d.alpha):  # cannot happen with a masked policy; checked anyway
+            entry["dropped"] = "illegal"
+        else:
+            after = cost(d.alpha)
+            if after.params > before.params or after.madds > before.madds:
+                entry["dropped"] = "costs more"
+    usable = [e for e in seen.values() if e["dropped"] is None]
+    if not greedy and usable and len(usable) > 1:
+        supernet = transformer.supernet
+        if supernet is not None and batches:
+            try:
+                supernet.check(beta)
+            except NatError as err:
+                notes.append(f"not scored with the supernet: {err}")
+                supernet = None
+            if supernet is not None:
+                for e in usable:
+                    e["score"] = accuracy(supernet, e["genotype"], batches)
+        if usable[0]["score"] is None:
+            notes.append("no supernet scoring (give --transformer RUN_DIR and --select-on DATA): "
+                         "kept the most probable candidate")
+    if not usable:
+        notes.append("no candidate was legal and no costlier: the input is returned unchanged")
+        best = beta
+    else:
+        key = (lambda e: (e["score"], e["log_prob"])) if usable[0]["score"] is not None else (lambda e: e["log_prob"])
+        best = max(usable, key=key)["genotype"]
+    table = [{k: v for k, v in e.items() if k != "genotype"} for e in seen.values()]
+    return TransformResult(beta, best, method, before, cost(best), table, notes)
