@@ -1,0 +1,176 @@
+"""NAT's search and transform: the supernet, exact resume, the cost guarantee, the commands."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import nat.search.trainer as trainer_module
+from nat.arch import Genotype, is_legal_transformation, zoo
+from nat.arch.space import SPACES
+from nat.cli import main
+from nat.data import Dataset
+from nat.errors import RunAborted
+from nat.nn.network import NetworkConfig
+from nat.policy import Policy
+from nat.runtime import load_checkpoint
+from nat.search.config import SearchConfig
+from nat.search.supernet import Supernet, SupernetConfig
+from nat.search.trainer import run_search
+from nat.search.transform import Transformer, load_transformer, transform
+
+SMALL = NetworkConfig("cifar10", channels=8, layers=5)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (400, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, 400)
+    return Dataset.from_arrays("fake", [str(i) for i in range(10)], images[:320], labels[:320], images[320:], labels[320:])
+
+
+TINY = SearchConfig(channels=4, layers=3, batch_size=16, epochs=3, w_steps=2, theta_steps=2, policy="gcn,lstm",
+                    device="cpu")
+
+
+def _without_time(rows):
+    return [{k: v for k, v in r.items() if not k.endswith("_s")} for r in rows]
+
+
+def test_resume_is_exact(data, tmp_path):
+    run_search(TINY, data, tmp_path / "straight")
+    run_search(TINY, data, tmp_path / "stopped", stop_after=1)
+    run_search(None, data, tmp_path / "stopped", resume=True)
+    a, b = load_checkpoint(tmp_path / "straight" / "last.pt"), load_checkpoint(tmp_path / "stopped" / "last.pt")
+    for part in ("supernet", "policies"):
+        for key, value in _flatten(a[part]).items():
+            assert torch.equal(value, _flatten(b[part])[key]), key
+    assert _without_time(a["history"]) == _without_time(b["history"])
+    lines = [json.loads(x) for x in (tmp_path / "stopped" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2, 3]
+    for name in ("config.yaml", "summary.json", "curves.svg", "transformer.pt", "transformer-lstm.pt"):
+        assert (tmp_path / "stopped" / name).exists()
+
+
+def _flatten(tree, prefix=""):
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def test_metrics_report_what_the_issue_asks(data, tmp_path):
+    run_search(TINY, data, tmp_path / "run", stop_after=1)
+    row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    for key in ("w_loss", "w_top1", "reward", "advantage", "entropy", "baseline", "share_O_to_S", "share_O_to_N",
+                "share_S_to_N", "share_N_to_S", "lstm_reward"):
+        assert key in row
+    assert 0 <= row["share_O_to_S"] <= 1 and row["entropy"] > 0
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path, monkeypatch):
+    run_search(TINY, data, tmp_path / "run", stop_after=1)
+    good = load_checkpoint(tmp_path / "run" / "last.pt")
+    monkeypatch.setattr(trainer_module.F, "cross_entropy", lambda *a, **k: torch.tensor(float("nan")))
+    with pytest.raises(RunAborted, match="supernet loss is nan at epoch 2"):
+        run_search(None, data, tmp_path / "run", resume=True)
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == good["epoch"] == 1
+
+
+def test_supernet_runs_only_the_named_ops():
+    net = Supernet(SupernetConfig(SPACES["darts"].ops, channels=4, layers=3))
+    g = zoo.get("NAT_DARTS").genotype
+    net(torch.randn(2, 3, 32, 32), g).sum().backward()
+    for cell in net.cells:
+        cell_genotype = g.reduce if cell.reduction else g.normal
+        used = {f"{e.src}_{e.dst}_{e.op}" for _, e in cell_genotype.computed_edges()}
+        for key, module in cell.ops.items():
+            has_grad = any(p.grad is not None for p in module.parameters())
+            if any(True for _ in module.parameters()):
+                assert has_grad == (key in used), key
+
+
+def test_supernet_rejects_what_it_cannot_run():
+    net = Supernet(SupernetConfig(SPACES["darts"].ops, channels=4, layers=3))
+    darts = zoo.get("DARTS").genotype
+    nao_op = Genotype(darts.normal.replace_ops(["conv_1x3_3x1"] + [e.op for e in darts.normal.edges[1:]]), darts.reduce)
+    with pytest.raises(Exception, match="uses conv_1x3_3x1, which this supernet does not hold"):
+        net.check(nao_op)
+    with pytest.raises(Exception, match="5 intermediate nodes"):
+        net.check(zoo.get("ENAS").genotype)
+
+
+class AlwaysSkip(Policy):
+    """Puts all its mass on 'skip' wherever the rules allow it."""
+
+    name = "always-skip"
+
+    def cell_logits(self, cell):
+        return torch.tensor([0.0, 50.0, 0.0]).expand(len(cell.ops), 3)
+
+
+@pytest.mark.parametrize("name", ["DARTS", "ENAS", "NAONet", "VGG", "R3"])
+def test_transform_never_returns_a_costlier_cell(name):
+    beta = zoo.get(name).genotype
+    policy = AlwaysSkip()
+    policy.cost_aware = False  # proposes skips on stride-2 pooling edges: FactorizedReduce, costlier
+    result = transform(beta, Transformer(policy, "darts", "test"), candidates=3, cost_config=SMALL)
+    assert is_legal_transformation(beta, result.genotype)
+    assert result.cost_after.params <= result.cost_before.params
+    assert result.cost_after.madds <= result.cost_before.madds
+    if name == "DARTS":  # every candidate costs more: the input comes back unchanged
+        assert result.genotype == beta and "unchanged" in " ".join(result.notes)
+
+
+def test_transform_scores_with_the_supernet(data, tmp_path):
+    run_search(TINY, data, tmp_path / "run", stop_after=1)
+    beta = SPACES["darts"].sample(__import__("random").Random(3))
+    t = load_transformer(tmp_path / "run", beta)
+    assert t.supernet is not None
+    x = torch.randn(8, 3, 32, 32)
+    y = torch.randint(0, 10, (8,))
+    result = transform(beta, t, candidates=4, batches=[(x, y)], cost_config=SMALL)
+    scored = [c for c in result.candidates if c["dropped"] is None]
+    assert all(c["score"] is not None for c in scored) or len(scored) <= 1
+
+
+def test_transform_command_json(capsys, tmp_path, data):
+    run_search(TINY, data, tmp_path / "run", stop_after=1)
+    out_file = tmp_path / "alpha.json"
+    code = main(["transform", "DARTS", "--transformer", str(tmp_path / "run"), "-C", "8", "-L", "5",
+                 "--json", "-o", str(out_file)])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    for key in ("input", "genotype", "changed", "cost_before", "cost_after"):
+        assert key in result
+    assert result["cost_after"]["params"] <= result["cost_before"]["params"]
+    for change in result["changed"]:
+        assert set(change) == {"cell", "from", "to", "old", "new"}
+    assert json.loads(out_file.read_text())["normal"] == result["genotype"]["normal"]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["search", "--data", "x", "--out", "y", "--preset", "huge"], "unknown preset 'huge'"),
+    (["transform", "DARTS", "--transformer", "/nonexistent/t.pt"], "no checkpoint there"),
+])
+def test_search_errors_are_one_line(capsys, argv, expected):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and err.count("\n") == 1
+
+
+def test_resume_needs_a_run(capsys, tmp_path):
+    code = main(["search", "--data", "x", "--out", str(tmp_path), "--resume"])
+    assert code == 2
+
+
+def test_config_file_and_unknown_key(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("channels: 4\nlayres: 3\n")
+    code = main(["search", "--data", "x", "--out", str(tmp_path / "r"), "--config", str(cfg)])
+    assert code == 2 and "unknown setting 'layres'" in capsys.readouterr().err
