@@ -60,6 +60,21 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_transform)
 
+    p = sub.add_parser("compare-policies", help="Random vs LSTM vs Maximum-GCN vs Sampling-GCN (paper Table 3)",
+                       description="Needs a search run trained with --policy gcn,lstm,random (one supernet, one "
+                                   "budget). Candidates are selected on the held-out 60%% split and the results "
+                                   "scored by the supernet on the test set.")
+    p.add_argument("--transformer", required=True, help="the search run folder")
+    p.add_argument("--data", required=True, help="the data set the search used")
+    p.add_argument("--archs", nargs="+", default=["DARTS", "R1", "R2", "R3", "R4", "R5"],
+                   help="architectures to transform (default: those of the DARTS space in the zoo)")
+    p.add_argument("--candidates", type=int, default=10)
+    p.add_argument("--subset", type=int, default=2000, help="images for selecting, and again for scoring")
+    p.add_argument("--seed", type=int, default=0)
+    _size_args(p, "each result")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
 
 def cmd_search(args) -> int:
     from ..data import load_dataset
@@ -149,3 +164,34 @@ def cmd_transform(args) -> int:
 
 def _cost(c) -> dict:
     return {"params": c.params, "params_with_aux": c.params_with_aux, "madds": c.madds}
+
+
+def cmd_compare(args) -> int:
+    import dataclasses
+
+    import torch
+
+    from ..arch.zoo import resolve
+    from ..data import Augment, load_dataset
+    from ..nn.network import NetworkConfig
+    from .compare import compare_policies, format_table
+    from .transform import load_transformer
+    archs = dict(resolve(a) for a in args.archs)
+    transformer = load_transformer(args.transformer, next(iter(archs.values())))
+    if transformer.supernet is None:
+        raise NatError(f"{args.transformer}: needs a search run folder with its supernet (last.pt)")
+    select = _selection_batches(transformer, args.data, args.subset)
+    data = load_dataset(args.data)
+    norm = Augment.for_eval(data.mean, data.std)
+    images = torch.from_numpy(data.test_images[:args.subset])
+    labels = torch.from_numpy(data.test_labels[:args.subset])
+    score = [(norm(images[i:i + 64]), labels[i:i + 64]) for i in range(0, len(images), 64)]
+    cfg = NetworkConfig(args.dataset, args.channels, args.layers).resolved()
+    rows = compare_policies(args.transformer, archs, select_batches=select, score_batches=score,
+                            candidates=args.candidates, cost_config=cfg, seed=args.seed)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
+    else:
+        print(f"supernet top-1 on {len(images)} test images; costs at {cfg.dataset}, C={cfg.channels}, L={cfg.layers}\n")
+        print(format_table(rows))
+    return 0
