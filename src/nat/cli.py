@@ -18,8 +18,10 @@ __all__ = ["main", "build_parser"]
 
 #: Modules that add their own sub-commands: each has ``register(subparsers)``; handlers import
 #: their heavy dependencies lazily so ``nat --help`` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ("nat.search.commands",)
+COMMAND_MODULES: tuple[str, ...] = ("nat.search.commands")
 
+# Spelled out so that building the parser imports no torch; a wrong key is a NatError listing them.
+BACKBONE_KEYS = "vgg16, resnet20, resnet56, mobilenetv2, resnet18, resnet50"
 MADDS_HELP = ("MAdds: multiply-adds of convolutions and linear layers in one forward pass of one image "
               "(32x32 for cifar10, 224x224 for imagenet), auxiliary head excluded; pooling, BatchNorm, "
               "ReLU and additions are not counted. Params: all parameters, without the auxiliary head "
@@ -28,13 +30,16 @@ MADDS_HELP = ("MAdds: multiply-adds of convolutions and linear layers in one for
 
 def _arch_args(p: argparse.ArgumentParser, nargs: str | None = None) -> None:
     p.add_argument("arch", nargs=nargs, metavar="ARCH",
-                   help="a zoo name (see `nat zoo`, any case) or a genotype file (.json, or text in the "
-                        "DARTS pair or NAT triple form)")
+                   help="a zoo name (see `nat zoo`, any case), a genotype file (.json, or text in the "
+                        "DARTS pair or NAT triple form), or a hand-crafted backbone of Table 1 (VGG16, "
+                        "ResNet20, ResNet56, MobileNetV2, ResNet18, ResNet50, and NAT_<name>), which "
+                        "stands for its block cell")
     p.add_argument("--name", help="with a zoo-layout JSON file: which genotype in it")
 
 
 def _size_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", choices=("cifar10", "imagenet"), default="cifar10")
+    p.add_argument("--dataset", choices=("cifar10", "imagenet"),
+                   help="default: cifar10, or for a backbone the dataset Table 1 reports it on")
     p.add_argument("--channels", "-C", type=int, help="initial channels C (default 36 cifar10, 48 imagenet)")
     p.add_argument("--layers", "-L", type=int, help="number of cells L (default 20 cifar10, 14 imagenet)")
 
@@ -47,12 +52,33 @@ def _config(args):
             raise NatError(f"--{opt} must be at least {3 if opt == 'layers' else 2}, got {value}")
     if args.channels is not None and args.channels % 2:
         raise NatError(f"--channels must be even (reduction skips split channels in two), got {args.channels}")
-    return NetworkConfig(args.dataset, args.channels, args.layers).resolved()
+    return NetworkConfig(args.dataset or "cifar10", args.channels, args.layers).resolved()
 
 
 def _resolve(arch: str, name: str | None = None):
+    """A file first, then a backbone name (its block cell), then a zoo name."""
+    from pathlib import Path
+
     from .arch.zoo import resolve
+    from .nn.backbones import is_backbone_name, resolve_backbone
+    if not Path(arch).exists() and is_backbone_name(arch):
+        return arch, resolve_backbone(arch).genotype
     return resolve(arch, name=name)
+
+
+def _backbone_key(arch: str, args) -> str | None:
+    """The backbone ARCH is built into: --backbone, else ARCH's own if it names one (which then
+    wins over a zoo cell of the same name, e.g. MobileNetV2)."""
+    from pathlib import Path
+
+    from .nn.backbones import is_backbone_name, resolve_backbone
+    if getattr(args, "backbone", None):
+        return resolve_backbone(args.backbone).key
+    if not Path(arch).exists() and is_backbone_name(arch):
+        if args.channels is not None or args.layers is not None:
+            raise NatError(f"{arch} is a hand-crafted network: --channels/--layers do not apply")
+        return resolve_backbone(arch).key
+    return None
 
 
 # -- sub-commands ---------------------------------------------------------------------------------
@@ -96,22 +122,30 @@ def cmd_show(args) -> int:
     return 0
 
 
-def _cost_row(label: str, genotype, cfg) -> dict:
+def _cost_row(arch: str, args) -> dict:
     from .cost import genotype_cost
+    from .nn.backbones import backbone_cost, resolve_backbone
+    label, genotype = _resolve(arch, args.name)
+    key = _backbone_key(arch, args)
+    if key is not None:
+        dataset = args.dataset or resolve_backbone(key).dataset
+        return {"arch": label, "dataset": dataset, "backbone": key,
+                **backbone_cost(key, genotype, dataset=dataset).as_dict()}
+    cfg = _config(args)
     return {"arch": label, "dataset": cfg.dataset, "channels": cfg.channels, "layers": cfg.layers,
             **genotype_cost(genotype, cfg).as_dict()}
 
 
 def cmd_cost(args) -> int:
-    cfg = _config(args)
-    rows = [_cost_row(*_resolve(arch, args.name), cfg) for arch in args.arch]
+    rows = [_cost_row(arch, args) for arch in args.arch]
     if args.json:
         print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=1))
         return 0
-    print(f"{cfg.dataset}, C={cfg.channels}, L={cfg.layers}, input {cfg.input_size}x{cfg.input_size}\n")
-    print(f"{'arch':<16}{'params':>14}{'params+aux':>14}{'MAdds':>16}")
+    print(f"{'arch':<16}{'network':<24}{'params':>14}{'params+aux':>14}{'MAdds':>16}")
     for r in rows:
-        print(f"{r['arch']:<16}{r['params']:>14,}{r['params_with_aux']:>14,}{r['madds']:>16,}")
+        network = (f"{r['backbone']}, {r['dataset']}" if "backbone" in r
+                   else f"cells, {r['dataset']}, C={r['channels']}, L={r['layers']}")
+        print(f"{r['arch']:<16}{network:<24}{r['params']:>14,}{r['params_with_aux']:>14,}{r['madds']:>16,}")
     return 0
 
 
@@ -130,11 +164,17 @@ def cmd_draw(args) -> int:
 def cmd_check(args) -> int:
     from .arch.rules import transformation_violations
     from .cost import cost_increase
+    from .nn.backbones import backbone_cost_increase, resolve_backbone
     alpha_label, alpha = _resolve(args.arch, args.name)
     beta_label, beta = _resolve(args.vs)
-    cfg = _config(args)
     problems = [str(p) for p in transformation_violations(beta, alpha)]
-    costlier = cost_increase(alpha, beta, cfg)
+    key = _backbone_key(args.arch, args) or _backbone_key(args.vs, args)
+    if key is not None:
+        dataset = args.dataset or resolve_backbone(key).dataset
+        costlier, size = backbone_cost_increase(alpha, beta, key, dataset=dataset), f"{key}, {dataset}"
+    else:
+        cfg = _config(args)
+        costlier, size = cost_increase(alpha, beta, cfg), f"{cfg.dataset}, C={cfg.channels}, L={cfg.layers}"
     if args.json:
         print(json.dumps({"alpha": alpha_label, "beta": beta_label, "legal": not problems, "violations": problems,
                           "costs_no_more": not costlier, "cost_increases": costlier}, indent=1))
@@ -143,7 +183,6 @@ def cmd_check(args) -> int:
         print(f"{alpha_label} {verdict} a legal NAT transformation of {beta_label}")
         for p in problems:
             print(f"  {p}")
-        size = f"{cfg.dataset}, C={cfg.channels}, L={cfg.layers}"
         print(f"{alpha_label} costs no more than {beta_label} ({size})" if not costlier else
               f"{alpha_label} costs MORE than {beta_label} ({size}): " + "; ".join(costlier))
     return 0 if not problems and not costlier else 1
@@ -170,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description=MADDS_HELP)
     _arch_args(p, nargs="+")
     _size_args(p)
+    p.add_argument("--backbone", metavar="KEY", help=f"build ARCH's cells as the blocks of this hand-crafted "
+                   f"network ({BACKBONE_KEYS}) instead of a cell stack: `nat cost NAT_ResBlock --backbone resnet56`")
     p.add_argument("--json", action="store_true",
                    help="print a JSON object (a list for several ARCHs): params, params_with_aux, madds")
     p.set_defaults(func=cmd_cost)
@@ -185,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     _arch_args(p)
     p.add_argument("--vs", metavar="INPUT", required=True, help="the input architecture beta")
     _size_args(p)
+    p.add_argument("--backbone", metavar="KEY", help=f"compare the costs of this hand-crafted network "
+                   f"({BACKBONE_KEYS}) built from each; the default when ARCH or INPUT names a backbone")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
 
