@@ -10,12 +10,14 @@ __all__ = ["SearchConfig", "PRESETS"]
 @dataclass(frozen=True)
 class SearchConfig:
     # what is searched
-    space: str = "darts"                  # cell space: darts (fully-concat) or loose-end
+    space: str = "darts"                  # cell space: darts (fully-concat), loose-end or nb201
     extra_ops: tuple[str, ...] = ()       # ops added to the space's list, e.g. NAONet's conv_1x3_3x1
     policy: str = "gcn"                   # gcn, lstm, random, or several "gcn,lstm" trained side by side
-    # the supernet (reference: C=20, 8 cells)
+    reward: str = "supernet"              # or "table:FILE.csv": look accuracies up in a benchmark table (nb201)
+    reward_metric: str | None = None      # the table's column (None: its only numeric column)
+    # the supernet (reference: C=20, 8 cells; NAS-Bench-201's network: C=16, 15 cells)
     channels: int = 20                    # C of the first stage
-    layers: int = 8                       # cells; reductions at L//3 and 2L//3
+    layers: int = 8                       # cells; reductions (nb201: residual blocks) at L//3 and 2L//3
     # data (the paper's 40% / 60% split of the CIFAR-10 training set)
     dataset: str = "cifar10"              # for the input size and class count
     subset: int | None = None             # use only N training images (split 40/60)
@@ -55,6 +57,8 @@ class SearchConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.channels % 2:
             raise ValueError(f"channels must be even, got {self.channels}")
+        if self.reward != "supernet" and not (self.reward.startswith("table:") and len(self.reward) > 6):
+            raise ValueError(f"reward must be 'supernet' or 'table:FILE.csv', got {self.reward!r}")
 
     @property
     def policies(self) -> tuple[str, ...]:
@@ -68,6 +72,7 @@ PRESETS: dict[str, dict] = {
     "tiny": {"channels": 8, "layers": 5, "subset": 640, "batch_size": 32, "epochs": 2},
     # Minutes on a 2-core CPU; what the shipped transformers were trained with. About 900 policy
     # steps instead of the paper's ~47,000, so the policy learning rate is 10x the paper's.
+    # The supernet, too, gets far fewer steps than in the paper, hence its larger learning rate.
     "small": {"channels": 8, "layers": 5, "subset": 10000, "batch_size": 64, "epochs": 20, "reward_batches": 2,
-              "theta_lr": 3e-3},
+              "theta_lr": 3e-3, "w_lr": 0.05},
 }

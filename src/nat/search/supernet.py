@@ -26,7 +26,7 @@ from ..arch.genotype import Cell, Genotype
 from ..errors import NatError
 from ..ops import NULL, build_op
 
-__all__ = ["SupernetConfig", "Supernet", "Slots"]
+__all__ = ["SupernetConfig", "Supernet", "Slots", "untracked"]
 
 Slots = tuple[torch.Tensor, tuple[int, ...]]  # a concatenation of node outputs and their slot ids
 
@@ -54,6 +54,18 @@ class SupernetConfig:
 
 def _bn(c: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(c, affine=False, track_running_stats=False)
+
+
+def untracked(module: nn.Module) -> nn.Module:
+    """``module`` with every BatchNorm using batch statistics only (the registry builds tracking
+    ones; see the module docs); returned for chaining."""
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.track_running_stats = False
+            m.register_buffer("running_mean", None)
+            m.register_buffer("running_var", None)
+            m.register_buffer("num_batches_tracked", None)
+    return module
 
 
 class ThinPreprocess(nn.Module):
@@ -106,12 +118,7 @@ class SuperCell(nn.Module):
                     if op != NULL:
                         stride = 2 if reduction and src < 2 else 1
                         self.ops[f"{src}_{dst}_{op}"] = build_op(op, channels, stride, affine=False)
-        for m in self.ops.modules():
-            if isinstance(m, nn.BatchNorm2d):  # the registry builds tracking BNs; see module docs
-                m.track_running_stats = False
-                m.register_buffer("running_mean", None)
-                m.register_buffer("running_var", None)
-                m.register_buffer("num_batches_tracked", None)
+        untracked(self.ops)
 
     def forward(self, s0: Slots, s1: Slots, cell: Cell) -> Slots:
         states: dict[int, torch.Tensor] = {}
@@ -168,6 +175,10 @@ class Supernet(nn.Module):
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1, genotype.reduce if cell.reduction else genotype.normal)
         features, slots = s1
+        # Sums of skips and pools are not normalised, so the scale of the last cell's output
+        # differs from one architecture to the next (up to ~10x); a classifier fitted to one
+        # scale then blows up on another. Batch statistics put every architecture on one scale.
+        features = F.batch_norm(features, None, None, training=True)
         pooled = features.mean(dim=(2, 3))
         k = self._c_last
         if slots == tuple(range(self.config.n_intermediate)):
