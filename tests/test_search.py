@@ -174,3 +174,16 @@ def test_config_file_and_unknown_key(tmp_path, capsys):
     cfg.write_text("channels: 4\nlayres: 3\n")
     code = main(["search", "--data", "x", "--out", str(tmp_path / "r"), "--config", str(cfg)])
     assert code == 2 and "unknown setting 'layres'" in capsys.readouterr().err
+
+
+def test_ddp_search_on_two_cpu_processes(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    worker = Path(__file__).with_name("ddp_search_worker.py")
+    out = tmp_path / "ddp"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(worker), str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert torch.equal(torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt"))
+    assert [json.loads(x)["epoch"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
