@@ -18,7 +18,7 @@ __all__ = ["main", "build_parser"]
 
 #: Modules that add their own sub-commands: each has ``register(subparsers)``; handlers import
 #: their heavy dependencies lazily so ``nat --help`` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ("nat.search.commands",)
+COMMAND_MODULES: tuple[str, ...] = ("nat.search.commands", "nat.bench.commands")
 
 # Spelled out so that building the parser imports no torch; a wrong key is a NatError listing them.
 BACKBONE_KEYS = "vgg16, resnet20, resnet56, mobilenetv2, resnet18, resnet50"
@@ -31,7 +31,8 @@ MADDS_HELP = ("MAdds: multiply-adds of convolutions and linear layers in one for
 def _arch_args(p: argparse.ArgumentParser, nargs: str | None = None) -> None:
     p.add_argument("arch", nargs=nargs, metavar="ARCH",
                    help="a zoo name (see `nat zoo`, any case), a genotype file (.json, or text in the "
-                        "DARTS pair or NAT triple form), or a hand-crafted backbone of Table 1 (VGG16, "
+                        "DARTS pair or NAT triple form), a NAS-Bench-201 string '|nor_conv_3x3~0|+|...|' "
+                        "or a file holding one, or a hand-crafted backbone of Table 1 (VGG16, "
                         "ResNet20, ResNet56, MobileNetV2, ResNet18, ResNet50, and NAT_<name>), which "
                         "stands for its block cell")
     p.add_argument("--name", help="with a zoo-layout JSON file: which genotype in it")
@@ -44,7 +45,10 @@ def _size_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", "-L", type=int, help="number of cells L (default 20 cifar10, 14 imagenet)")
 
 
-def _config(args):
+def _config(args, genotype=None):
+    """The network size asked for, with the defaults of the network ``genotype`` is built into
+    (a CIFAR cell stack: C=36, L=20; a NAS-Bench-201 cell: the benchmark's network, C=16, L=15)."""
+    from .cost import resolved_size
     from .nn.network import NetworkConfig
     for opt in ("channels", "layers"):
         value = getattr(args, opt)
@@ -52,7 +56,8 @@ def _config(args):
             raise NatError(f"--{opt} must be at least {3 if opt == 'layers' else 2}, got {value}")
     if args.channels is not None and args.channels % 2:
         raise NatError(f"--channels must be even (reduction skips split channels in two), got {args.channels}")
-    return NetworkConfig(args.dataset or "cifar10", args.channels, args.layers).resolved()
+    config = NetworkConfig(args.dataset or "cifar10", args.channels, args.layers)
+    return resolved_size(genotype, config) if genotype is not None else config.resolved()
 
 
 def _resolve(arch: str, name: str | None = None):
@@ -101,20 +106,29 @@ def cmd_zoo(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from .arch import nb201
     from .arch.formats import format_pairs, format_triples, genotype_to_dict
+    from .arch.space import space_of
     from .ops import op_kind
     label, genotype = _resolve(args.arch, args.name)
+    tied = space_of(genotype).tied
     if args.json:
         print(json.dumps(genotype_to_dict(genotype), indent=1))
     elif args.format == "darts":
         print(format_pairs(genotype))
     elif args.format == "triples":
         print(format_triples(genotype))
+    elif args.format == "nb201":
+        print(nb201.genotype_to_string(genotype))
     else:
         print(f"{label}  (digest {genotype.digest})")
-        for name, cell in genotype.cells().items():
+        if tied:
+            print(f"NAS-Bench-201 cell {nb201.genotype_to_string(genotype)}: one cell everywhere, input node 1 "
+                  f"(benchmark node i is node i + 1 here)")
+        cells = {"cell": genotype.normal} if tied else {f"{k} cell": c for k, c in genotype.cells().items()}
+        for title, cell in cells.items():
             dead = [n for n in cell.concat if n not in cell.output_nodes()]
-            print(f"\n{name} cell: output = concat of nodes {list(cell.concat)}"
+            print(f"\n{title}: output = concat of nodes {list(cell.concat)}"
                   + (f" (dead, dropped: {dead})" if dead else ""))
             for node in cell.intermediate:
                 inputs = ", ".join(f"{e.op} [{op_kind(e.op)}] <- {e.src}" for _, e in cell.inputs_of(node))
@@ -123,6 +137,7 @@ def cmd_show(args) -> int:
 
 
 def _cost_row(arch: str, args) -> dict:
+    from .arch.space import space_of
     from .cost import genotype_cost
     from .nn.backbones import backbone_cost, resolve_backbone
     label, genotype = _resolve(arch, args.name)
@@ -131,9 +146,10 @@ def _cost_row(arch: str, args) -> dict:
         dataset = args.dataset or resolve_backbone(key).dataset
         return {"arch": label, "dataset": dataset, "backbone": key,
                 **backbone_cost(key, genotype, dataset=dataset).as_dict()}
-    cfg = _config(args)
-    return {"arch": label, "dataset": cfg.dataset, "channels": cfg.channels, "layers": cfg.layers,
-            **genotype_cost(genotype, cfg).as_dict()}
+    cfg = _config(args, genotype)
+    tied = space_of(genotype)
+    return {"arch": label, **({"space": tied.name} if tied.tied else {}), "dataset": cfg.dataset,
+            "channels": cfg.channels, "layers": cfg.layers, **genotype_cost(genotype, cfg).as_dict()}
 
 
 def cmd_cost(args) -> int:
@@ -141,11 +157,12 @@ def cmd_cost(args) -> int:
     if args.json:
         print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=1))
         return 0
-    print(f"{'arch':<16}{'network':<24}{'params':>14}{'params+aux':>14}{'MAdds':>16}")
+    width = max(16, *(len(r["arch"]) + 1 for r in rows))  # NAS-Bench-201 strings are long
+    print(f"{'arch':<{width}}{'network':<24}{'params':>14}{'params+aux':>14}{'MAdds':>16}")
     for r in rows:
         network = (f"{r['backbone']}, {r['dataset']}" if "backbone" in r
-                   else f"cells, {r['dataset']}, C={r['channels']}, L={r['layers']}")
-        print(f"{r['arch']:<16}{network:<24}{r['params']:>14,}{r['params_with_aux']:>14,}{r['madds']:>16,}")
+                   else f"{r.get('space', 'cells')}, {r['dataset']}, C={r['channels']}, L={r['layers']}")
+        print(f"{r['arch']:<{width}}{network:<24}{r['params']:>14,}{r['params_with_aux']:>14,}{r['madds']:>16,}")
     return 0
 
 
@@ -173,7 +190,7 @@ def cmd_check(args) -> int:
         dataset = args.dataset or resolve_backbone(key).dataset
         costlier, size = backbone_cost_increase(alpha, beta, key, dataset=dataset), f"{key}, {dataset}"
     else:
-        cfg = _config(args)
+        cfg = _config(args, beta)
         costlier, size = cost_increase(alpha, beta, cfg), f"{cfg.dataset}, C={cfg.channels}, L={cfg.layers}"
     if args.json:
         print(json.dumps({"alpha": alpha_label, "beta": beta_label, "legal": not problems, "violations": problems,
@@ -202,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     _arch_args(p)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--json", action="store_true", help="print it in the zoo's JSON layout")
-    g.add_argument("--format", choices=("darts", "triples"), help="print it as DARTS pairs or NAT triples")
+    g.add_argument("--format", choices=("darts", "triples", "nb201"),
+                   help="print it as DARTS pairs, NAT triples, or a NAS-Bench-201 string (nb201 cells only)")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("cost", help="parameters and MAdds of the network built from ARCH",

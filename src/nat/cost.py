@@ -11,18 +11,19 @@ FactorizedReduce it really is.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .arch.genotype import Cell, Genotype
+from .arch.space import space_of
 from .nn.network import CellNetwork, NetworkConfig
 from .ops import SKIP
 
-__all__ = ["Cost", "count_params", "count_madds", "network_cost", "genotype_cost", "cost_increase",
-           "costlier_skips"]
+__all__ = ["Cost", "count_params", "count_madds", "network_cost", "genotype_cost", "resolved_size",
+           "cost_increase", "costlier_skips"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ def count_madds(model: torch.nn.Module, example: torch.Tensor) -> int:
 
 
 def network_cost(model: CellNetwork) -> Cost:
+    """Cost of a built network (a :class:`CellNetwork` or another with ``config.input_size`` and
+    ``auxiliary_head``, such as the NAS-Bench-201 network)."""
     head = model.auxiliary_head
     aux = count_params(head) if head is not None else 0
     total = count_params(model)
@@ -63,10 +66,18 @@ def network_cost(model: CellNetwork) -> Cost:
 
 
 def genotype_cost(genotype: Genotype, config: NetworkConfig = NetworkConfig()) -> Cost:
-    """The cost of ``genotype`` built at ``config`` (always with the auxiliary head, to report both)."""
-    cfg = config.resolved()
-    model = CellNetwork(genotype, NetworkConfig(cfg.dataset, cfg.channels, cfg.layers, cfg.num_classes, True))
-    return network_cost(model)
+    """The cost of ``genotype`` built at ``config`` by its space's network (:func:`space_of`: the
+    NAS-Bench-201 network for an nb201 cell, else the cell stack), always with the auxiliary head
+    where there is one, to report both. Unset sizes take the network's own defaults."""
+    network = space_of(genotype).builder("network")
+    return network_cost(network(genotype, replace(config, auxiliary=True)))
+
+
+def resolved_size(genotype: Genotype, config: NetworkConfig) -> NetworkConfig:
+    """``config`` with the defaults of the network ``genotype`` is built into filled in (C=36,
+    L=20 for a CIFAR cell stack; C=16, L=15 for the NAS-Bench-201 network)."""
+    network = space_of(genotype).builder("network")
+    return network.resolve_config(config) if hasattr(network, "resolve_config") else config.resolved()
 
 
 def cost_increase(alpha: Genotype, beta: Genotype, config: NetworkConfig = NetworkConfig()) -> list[str]:

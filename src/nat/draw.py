@@ -9,6 +9,9 @@ edge whose op changed is drawn red and labelled "old → new".
 The SVG is laid out here by a small layered layout (column = longest path from the inputs), so
 drawing needs neither the Graphviz binary nor anything beyond the standard library; the DOT text
 is for those who have Graphviz and prefer its layout.
+
+A genotype of a tied space (NAS-Bench-201: one cell everywhere, read from one input) is drawn as
+that one cell, titled "cell", with only the input its space reads.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from .arch.genotype import Cell, Genotype
+from .arch.space import space_of
 from .errors import NatError
 from .ops import NULL
 
 __all__ = ["cell_to_dot", "genotype_to_dot", "genotype_to_svg", "write_drawing"]
 
-TITLES = {"normal": "normal cell", "reduce": "reduction cell"}
+TITLES = {"normal": "normal cell", "reduce": "reduction cell", "cell": "cell (every cell of the network)"}
 INPUT_LABELS = ("c_{k-2}", "c_{k-1}")
 OUTPUT_LABEL = "c_{k}"
 # The DARTS figures' darkseagreen2 / lightblue / palegoldenrod, so drawings look familiar.
@@ -58,6 +62,16 @@ def _node_label(n: int, out: int) -> str:
     return INPUT_LABELS[n] if n < 2 else OUTPUT_LABEL if n == out else str(n)
 
 
+def _shown(genotype: Genotype) -> tuple[dict[str, Cell], tuple[int, ...]]:
+    """The cells to draw by key, and the input nodes to draw in each."""
+    space = space_of(genotype)
+    return ({"cell": genotype.normal} if space.tied else genotype.cells()), space.input_nodes
+
+
+def _counterpart(other: Genotype | None, key: str) -> Cell | None:
+    return None if other is None else other.normal if key == "cell" else other.cells()[key]
+
+
 def _node_fill(n: int, out: int, live: frozenset[int]) -> str:
     kind = "input" if n < 2 else "output" if n == out else "mid"
     return FILL["dead"] if n not in live and kind == "mid" else FILL[kind]
@@ -68,10 +82,11 @@ def _q(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
 
 
-def _dot_cluster(cell: Cell, key: str, title: str, other: Cell | None) -> list[str]:
+def _dot_cluster(cell: Cell, key: str, title: str, other: Cell | None,
+                 inputs: tuple[int, ...] = (0, 1)) -> list[str]:
     changes, live, out = _changes(cell, other, title), cell.live_nodes(), cell.n_nodes
     lines = [f"  subgraph cluster_{key} {{", f"    label={_q(title)};"]
-    for n in range(out + 1):
+    for n in [*inputs, *range(2, out + 1)]:
         font = INK if n in live or n == out else GREY
         lines.append(f'    {key}_{n} [label={_q(_node_label(n, out))}, '
                      f'fillcolor="{_node_fill(n, out, live)}", fontcolor="{font}"];')
@@ -100,13 +115,13 @@ def cell_to_dot(cell: Cell, *, title: str, other: Cell | None = None) -> str:
 
 def genotype_to_dot(genotype: Genotype, *, other: Genotype | None = None, name: str = "") -> str:
     """A DOT digraph of both cells, each in its own cluster, highlighting changes from ``other``."""
-    clusters = [_dot_cluster(cell, key, TITLES[key], other and other.cells()[key])
-                for key, cell in genotype.cells().items()]
+    cells, inputs = _shown(genotype)
+    clusters = [_dot_cluster(cell, key, TITLES[key], _counterpart(other, key), inputs) for key, cell in cells.items()]
     return _dot(clusters, name)
 
 
 # -- SVG layout -----------------------------------------------------------------------------
-def _layout(cell: Cell, label_chars: int) -> tuple[dict, list[tuple[list, float]]]:
+def _layout(cell: Cell, label_chars: int, inputs: tuple[int, ...]) -> tuple[dict, list[tuple[list, float]]]:
     """Node boxes ``{n: (cx, cy, w, h)}`` and, per link (edges, then concat), its route and bend.
 
     Sugiyama-lite: columns by longest path, a dummy point wherever a link skips a column (so
@@ -115,7 +130,7 @@ def _layout(cell: Cell, label_chars: int) -> tuple[dict, list[tuple[list, float]
     """
     out = cell.n_nodes
     links = [(e.src, e.dst) for e in cell.edges] + [(n, out) for n in cell.concat]
-    col = {0: 0, 1: 0}
+    col = {n: 0 for n in inputs}
     for v in range(2, out):
         col[v] = 1 + max(col[s] for s, d in links if d == v)
     col[out] = 1 + max(col.values())
@@ -208,13 +223,13 @@ def _f(v: float) -> str:
     return f"{v:.1f}".rstrip("0").rstrip(".")
 
 
-def _svg_cell(cell: Cell, title: str, other: Cell | None) -> tuple[list[str], tuple]:
+def _svg_cell(cell: Cell, title: str, other: Cell | None, inputs: tuple[int, ...]) -> tuple[list[str], tuple]:
     """SVG elements for one cell in local coordinates, and their bounding box."""
     changes, live, out = _changes(cell, other, title), cell.live_nodes(), cell.n_nodes
     lines, labels, pts, routed = [], [], [], {}  # pts: every drawn corner, for the bounding box
     looks = [_edge_look(e.op, changes.get(i), e.src not in live) for i, e in enumerate(cell.edges)]
     looks += [(None, INK if n in live else GREY, 1.2, False) for n in cell.concat]
-    nodes, routes = _layout(cell, max(len(look[0] or "") for look in looks))
+    nodes, routes = _layout(cell, max(len(look[0] or "") for look in looks), inputs)
     taken = [(cx - w / 2 - 3, cy - h / 2 - 3, cx + w / 2 + 3, cy + h / 2 + 3)
              for cx, cy, w, h in nodes.values()]
     # Unchanged edges first so the red ones are drawn on top of them.
@@ -279,8 +294,9 @@ def genotype_to_svg(genotype: Genotype, *, other: Genotype | None = None, name: 
     """A self-contained SVG of both cells, stacked, highlighting the changes from ``other``."""
     margin, pad, head = 20, 16, 22
     body, y, width = [], 76.0, 560.0
-    for key, cell in genotype.cells().items():
-        lines, (x0, y0, x1, y1) = _svg_cell(cell, TITLES[key], other and other.cells()[key])
+    cells, inputs = _shown(genotype)
+    for key, cell in cells.items():
+        lines, (x0, y0, x1, y1) = _svg_cell(cell, TITLES[key], _counterpart(other, key), inputs)
         w, h = x1 - x0 + 2 * pad, y1 - y0 + 2 * pad + head
         body.append(f'<g class="cell" id="{key}" transform="translate({margin},{_f(y)})">')
         body.append(f'<rect width="{_f(w)}" height="{_f(h)}" rx="10" fill="#fafafa" stroke="#cccccc"/>')
@@ -290,7 +306,7 @@ def genotype_to_svg(genotype: Genotype, *, other: Genotype | None = None, name: 
         y += h + margin
         width = max(width, w)
     title = _clean(name or f"genotype {genotype.digest}")
-    total_w, total_h = width + 2 * margin, y
+    total_w, total_h = max(width, 12 * len(name or title)) + 2 * margin, y  # room for a long title too
     return "\n".join([
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_f(total_w)}" height="{_f(total_h)}" '
         f'viewBox="0 0 {_f(total_w)} {_f(total_h)}" font-family="Helvetica, Arial, sans-serif">',

@@ -133,6 +133,9 @@ _BUILDERS: dict[str, Callable[[int, int, bool], nn.Module] | None] = {
     "conv_1x1": lambda c, s, a: ReLUConvBN(c, c, 1, s, 0, a),
     "conv_3x3": lambda c, s, a: ReLUConvBN(c, c, 3, s, 1, a),
     "conv_5x5": lambda c, s, a: ReLUConvBN(c, c, 5, s, 2, a),
+    # NAS-Bench-201's names for its ReLU-Conv-BN ops (the modules are conv_1x1 / conv_3x3's)
+    "nor_conv_1x1": lambda c, s, a: ReLUConvBN(c, c, 1, s, 0, a),
+    "nor_conv_3x3": lambda c, s, a: ReLUConvBN(c, c, 3, s, 1, a),
     "conv_1x3_3x1": lambda c, s, a: FactorizedConv(c, 3, s, a),
     "conv_1x7_7x1": lambda c, s, a: FactorizedConv(c, 7, s, a),
     "sep_conv_3x3": lambda c, s, a: SepConv(c, 3, s, a),

@@ -6,6 +6,7 @@
   reduce_concat=range(2, 6))`` as the NAT authors print it.
 * Pairs: ``Genotype(normal=[('sep_conv_3x3', 0), ...], ...)`` as DARTS prints it; pair ``k`` feeds
   node ``2 + k // 2``.
+* A NAS-Bench-201 string ``|nor_conv_3x3~0|+|...|`` (:mod:`nat.arch.nb201`), read, not written here.
 
 Text is parsed with :mod:`ast` and a whitelist of literal forms -- never ``eval`` -- so a string
 such as ``__import__('os').system(...)`` is rejected as malformed instead of being run.
@@ -154,7 +155,8 @@ def read_genotype_file(path: str | Path, name: str | None = None) -> Genotype:
             return genotype_from_dict(data)
         if name is not None:
             raise GenotypeError(f"--name {name} given, but the file holds one genotype, not a zoo")
-        return parse_text(text)
+        from .nb201 import genotype_from_string, is_arch_string
+        return genotype_from_string(text) if is_arch_string(text) else parse_text(text)
     except GenotypeError as err:
         raise err.located(source=str(path)) from None
 

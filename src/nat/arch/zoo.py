@@ -2,7 +2,8 @@
 
 ``zoo.json`` is a copy of the project's curated zoo file; each entry keeps its source note.
 Names are looked up case-insensitively. :func:`resolve` turns whatever a user typed for ARCH --
-a zoo name or a path to a genotype file in any supported format -- into a validated genotype.
+a zoo name, a NAS-Bench-201 string, or a path to a genotype file in any supported format -- into
+a validated genotype.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 from ..errors import GenotypeError, NatError
 from .formats import genotype_from_dict, read_genotype_file
 from .genotype import Genotype
-from .space import validate
+from .nb201 import genotype_from_string, is_arch_string
+from .space import space_of, validate
 
 __all__ = ["ZooEntry", "zoo", "get", "names", "resolve", "nat_counterpart"]
 
@@ -64,12 +66,16 @@ def nat_counterpart(name: str) -> str | None:
 
 
 def resolve(arch: str, *, name: str | None = None, space: str = "darts") -> tuple[str, Genotype]:
-    """``(label, genotype)`` for a zoo name or a genotype file path, validated against ``space``."""
+    """``(label, genotype)`` for a zoo name, a NAS-Bench-201 string or a genotype file path,
+    validated against ``space`` -- or against the tied space (nb201) that holds it."""
+    if is_arch_string(arch):
+        return arch.strip(), genotype_from_string(arch)
     path = Path(arch)
     if path.exists() or any(ch in arch for ch in "/\\") or path.suffix:
         genotype = read_genotype_file(path, name)
+        home = space_of(genotype)
         try:
-            return (name or path.stem), validate(genotype, space)
+            return (name or path.stem), validate(genotype, home if home.tied else space)
         except GenotypeError as err:
             raise err.located(source=str(path)) from None
     entry = get(arch)

@@ -15,13 +15,18 @@ from torch import nn
 
 from ..arch.genotype import CELL_TYPES, Cell, Genotype
 from ..arch.rules import ACTIONS, action_mask, apply_actions
-from ..errors import GenotypeError
+from ..errors import GenotypeError, NatError
 from ..ops import OPS
 
 __all__ = ["OP_VOCAB", "CellTensors", "Sample", "Policy", "encode_cell"]
 
-#: Every registered op has an embedding, so any genotype (NAONet's ops too) can be encoded.
-OP_VOCAB: tuple[str, ...] = tuple(sorted(OPS))
+#: Every registered op has an embedding, so any genotype (NAONet's ops too) can be encoded. The
+#: order is append-only -- the ops of the first release sorted, then later additions -- so a saved
+#: policy's embedding rows keep their meaning (:meth:`Policy.load_state_dict` grows old tables).
+_FIRST_VOCAB = ("avg_pool_2x2", "avg_pool_3x3", "avg_pool_5x5", "conv_1x1", "conv_1x3_3x1", "conv_1x7_7x1",
+                "conv_3x3", "conv_5x5", "dil_conv_3x3", "dil_conv_5x5", "max_pool_2x2", "max_pool_3x3", "null",
+                "sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7", "skip_connect")
+OP_VOCAB: tuple[str, ...] = _FIRST_VOCAB + tuple(sorted(set(OPS) - set(_FIRST_VOCAB)))
 _OP_INDEX = {op: i for i, op in enumerate(OP_VOCAB)}
 
 
@@ -74,6 +79,9 @@ class Policy(nn.Module):
     name = "policy"
     #: mask skips that would cost more than the op they replace (see :func:`encode_cell`)
     cost_aware = True
+    #: the cells it decides: both, or in a tied space (NAS-Bench-201) the normal cell alone, which
+    #: stands for every cell (``CellSpace.cell_types``)
+    cell_types: tuple[str, ...] = CELL_TYPES
 
     def cell_logits(self, cell: CellTensors) -> torch.Tensor:
         """Raw ``(E, 3)`` logits for one cell."""
@@ -86,9 +94,13 @@ class Policy(nn.Module):
 
     def logits(self, genotype: Genotype) -> dict[str, torch.Tensor]:
         """Masked logits per cell (``-inf`` on illegal, duplicate or cost-raising actions)."""
+        if len(self.cell_types) < len(CELL_TYPES) and genotype.normal != genotype.reduce:
+            raise NatError("this policy decides one cell that stands for both (a tied space such as nb201), "
+                           "but the input's normal and reduction cells differ")
         out = {}
-        for t, name in enumerate(CELL_TYPES):
-            cell = encode_cell(getattr(genotype, name), t, self.device, cost_aware=self.cost_aware)
+        for name in self.cell_types:
+            cell = encode_cell(getattr(genotype, name), CELL_TYPES.index(name), self.device,
+                               cost_aware=self.cost_aware)
             out[name] = self.cell_logits(cell).masked_fill(~cell.mask, float("-inf"))
         return out
 
@@ -105,7 +117,9 @@ class Policy(nn.Module):
             # nor the gradient sees 0 * inf
             entropy = entropy - (logp.exp() * logp.masked_fill(torch.isinf(logp), 0.0)).sum()
         try:
-            alpha = Genotype(*(apply_actions(getattr(beta, n), actions[n].tolist()) for n in CELL_TYPES))
+            cells = {n: apply_actions(getattr(beta, n), actions[n].tolist()) for n in self.cell_types}
+            # in a tied space the decided cell is every cell
+            alpha = Genotype(*(cells.get(n, cells[self.cell_types[0]]) for n in CELL_TYPES))
         except GenotypeError:
             alpha = None
         return Sample(alpha, actions, log_prob, entropy)
@@ -122,6 +136,16 @@ class Policy(nn.Module):
     def log_prob_of(self, beta: Genotype, actions: dict[str, torch.Tensor]) -> Sample:
         """Log-probability and entropy of given actions (for tests and re-scoring)."""
         return self._finish(beta, self.logits(beta), actions)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As :meth:`nn.Module.load_state_dict`; op embeddings saved before ops were added to the
+        registry are grown to the current :data:`OP_VOCAB` (new rows keep their initialisation)."""
+        state_dict = dict(state_dict)
+        for key, current in self.state_dict().items():
+            saved = state_dict.get(key)
+            if key.endswith("op_embedding.weight") and saved is not None and saved.shape[0] < current.shape[0]:
+                state_dict[key] = torch.cat([saved.to(current), current[saved.shape[0]:]])
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     @torch.no_grad()
     def argmax(self, beta: Genotype) -> Sample:

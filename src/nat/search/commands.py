@@ -21,11 +21,17 @@ def register(sub) -> None:
     p = sub.add_parser("search", help="train a transformer: supernet + policy by REINFORCE (Algorithm 1)",
                        description="Alternate every epoch a pass over 40%% of the training set updating the "
                                    "supernet and a pass over the other 60%% updating the policy.")
-    p.add_argument("--data", required=True, help="CIFAR-10 folder/archive, or 'cifar10' to download")
+    p.add_argument("--data", help="CIFAR-10 folder/archive, or 'cifar10' to download (not needed with a table reward)")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--preset", help="paper (default), small, tiny")
     p.add_argument("--config", help="YAML file with settings (any SearchConfig field)")
-    p.add_argument("--space", choices=("darts", "loose-end"))
+    p.add_argument("--space", choices=("darts", "loose-end", "nb201"),
+                   help="cell space (nb201: NAS-Bench-201; its network has C=16, L=15 at the benchmark's size)")
+    p.add_argument("--reward", metavar="SOURCE", help="supernet (default), or table:FILE.csv to look accuracies up "
+                                                      "in a NAS-Bench-201 table (no supernet, no data; nb201 only)")
+    p.add_argument("--metric", metavar="COLUMN", help="with a table reward: the table's column (default: its only one)")
+    p.add_argument("--theta-steps", type=int, help="policy steps per epoch (default: a pass over the 60%% split; "
+                                                   "100 with a table reward)")
     p.add_argument("--policy", help="gcn, lstm, random, or several trained side by side: gcn,lstm,random")
     p.add_argument("--channels", "-C", type=int)
     p.add_argument("--layers", "-L", type=int)
@@ -82,18 +88,21 @@ def cmd_search(args) -> int:
     from .config import PRESETS, SearchConfig
     from .trainer import run_search
     if args.resume:
-        data = load_dataset(args.data)
+        data = load_dataset(args.data) if args.data else None  # a table-reward run needs none
         run_search(None, data, args.out, resume=True, epochs=args.epochs, device=args.device)
         return 0
     extra = tuple(o.strip() for o in args.extra_ops.split(",")) if args.extra_ops else None
     overrides = {"space": args.space, "policy": args.policy, "channels": args.channels, "layers": args.layers,
                  "epochs": args.epochs, "batch_size": args.batch_size, "subset": args.subset,
                  "entropy": args.entropy, "reward_batches": args.reward_batches, "extra_ops": extra,
-                 "seed": args.seed, "device": args.device}
+                 "seed": args.seed, "device": args.device, "reward": args.reward, "reward_metric": args.metric,
+                 "theta_steps": args.theta_steps}
     cfg = load_config(SearchConfig, presets=PRESETS, preset=args.preset, config_file=args.config, overrides=overrides)
-    data = load_dataset(args.data)
+    if cfg.reward == "supernet" and not args.data:
+        raise NatError("--data is required (unless --reward table:FILE.csv)")
+    data = load_dataset(args.data) if cfg.reward == "supernet" else None
     summary = run_search(cfg, data, args.out)
-    print(f"transformer written to {args.out}/transformer.pt ({summary['epochs']} epochs)")
+    print(f"transformer written to {args.out}/transformer.pt ({summary['epochs']} epochs; reward: {summary['reward']})")
     return 0
 
 
@@ -119,10 +128,12 @@ def _selection_batches(transformer, data_spec: str, subset: int) -> list:
 def cmd_transform(args) -> int:
     from ..arch.formats import genotype_to_dict, write_genotype_file
     from ..arch.zoo import resolve
+    from ..cost import resolved_size
     from ..nn.network import NetworkConfig
-    from .transform import load_transformer, transform
+    from .transform import check_space, load_transformer, transform
     label, beta = resolve(args.arch, name=args.name)
     transformer = load_transformer(args.transformer, beta)
+    check_space(beta, transformer)
     batches = None
     if args.select_on:
         if transformer.supernet is None:
@@ -131,7 +142,7 @@ def cmd_transform(args) -> int:
     for opt in ("channels", "layers"):
         if getattr(args, opt) is not None and getattr(args, opt) < 3:
             raise NatError(f"--{opt} must be at least 3")
-    cfg = NetworkConfig(args.dataset, args.channels, args.layers).resolved()
+    cfg = resolved_size(beta, NetworkConfig(args.dataset, args.channels, args.layers))
     result = transform(beta, transformer, candidates=args.candidates, greedy=args.greedy, batches=batches,
                        cost_config=cfg, seed=args.seed)
     if args.output:

@@ -8,6 +8,10 @@ moving-average baseline and entropy weight lambda (:mod:`.reinforce`). Several p
 trained side by side against the same supernet and the same inputs, which is how the paper's
 policy comparison (Table 3) is run under one budget.
 
+With ``reward="table:FILE.csv"`` (NAS-Bench-201 space) the reward is looked up in a benchmark
+table instead (:mod:`nat.bench.table`): no supernet, no data, each epoch ``theta_steps`` policy
+steps (default :data:`TABLE_STEPS`) -- for studying the policy learner alone.
+
 The run folder holds ``config.yaml``, ``metrics.jsonl`` (one line per epoch), ``last.pt`` (the
 whole state, written atomically every epoch), ``transformer.pt`` (the first policy's weights,
 what ``nat transform`` loads), ``transformer-<policy>.pt`` for each policy, ``summary.json`` and
@@ -26,6 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..arch.genotype import Genotype
 from ..arch.space import CellSpace, get_space
 from ..data import Augment, BatchLoader, Dataset, split_indices, subset_indices
 from ..errors import NatError, RunAborted
@@ -36,11 +41,20 @@ from ..runtime.progress import progress
 from .config import SearchConfig
 from .reinforce import MovingAverageBaseline, reinforce_loss
 from .rewards import accuracy
-from .supernet import Supernet, SupernetConfig
+from .supernet import SupernetConfig
 
-__all__ = ["Search", "run_search", "save_transformer", "TRANSITIONS"]
+__all__ = ["Search", "run_search", "save_transformer", "TRANSITIONS", "TABLE_STEPS", "describe_reward"]
 
 TRANSITIONS = ("O->S", "O->N", "S->N", "N->S")
+TABLE_STEPS = 100  # policy steps per epoch with a table reward (there is no data pass to count)
+
+
+def describe_reward(config: dict) -> str:
+    """What a run's reward was, in words, from its config (``nat search`` and ``nat bench`` say it)."""
+    reward = config.get("reward", "supernet")
+    if reward == "supernet":
+        return "supernet accuracy on held-out batches (weight sharing)"
+    return f"table look-up, {reward[len('table:'):]} column {config.get('reward_metric') or '(its only metric)'}"
 
 
 def save_transformer(policy: Policy, cfg: SearchConfig, path: Path, *, epoch: int) -> None:
@@ -53,24 +67,35 @@ def save_transformer(policy: Policy, cfg: SearchConfig, path: Path, *, epoch: in
 class Search:
     """One search run: the supernet, the policies, their optimisers, data and state."""
 
-    def __init__(self, cfg: SearchConfig, data: Dataset, run_dir: RunDir, dist: Dist) -> None:
+    def __init__(self, cfg: SearchConfig, data: Dataset | None, run_dir: RunDir, dist: Dist) -> None:
         self.cfg, self.data, self.run_dir, self.dist = cfg, data, run_dir, dist
         self.space: CellSpace = get_space(cfg.space)
         unknown = [op for op in cfg.extra_ops if op not in OPS]
         if unknown:
             raise NatError(f"extra_ops: unknown op(s) {', '.join(unknown)} (known: {', '.join(sorted(OPS))})")
+        if cfg.extra_ops and self.space.fixed_ops:
+            raise NatError(f"extra_ops: the {self.space.name} space has a fixed op set ({', '.join(self.space.ops)})")
         ops = tuple(dict.fromkeys(self.space.ops + tuple(cfg.extra_ops)))
         torch.manual_seed(cfg.seed)
         device = dist.device
-        self.supernet = Supernet(SupernetConfig(ops, cfg.channels, cfg.layers, self.space.n_intermediate,
-                                                len(data.classes))).to(device)
+        self.table = None
+        if cfg.reward != "supernet":
+            if self.space.name != "nb201":
+                raise NatError(f"--reward {cfg.reward}: a benchmark table scores NAS-Bench-201 cells; use --space nb201")
+            from ..bench.table import load_table
+            self.table = load_table(cfg.reward[len("table:"):], cfg.reward_metric)
+        elif data is None:
+            raise NatError("a search with supernet rewards needs data (--data)")
+        self.supernet = None if self.table is not None else self.space.builder("supernet")(
+            SupernetConfig(ops, cfg.channels, cfg.layers, self.space.n_intermediate, len(data.classes))).to(device)
         self.policies: dict[str, Policy] = {}
         for name in cfg.policies:
             policy = make_policy(name).to(device)
             policy.cost_aware = cfg.cost_aware
+            policy.cell_types = self.space.cell_types
             self.policies[name] = policy
-        self.w_opt = torch.optim.SGD(self.supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
-                                     weight_decay=cfg.w_weight_decay)
+        self.w_opt = None if self.supernet is None else torch.optim.SGD(
+            self.supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_weight_decay)
         self.theta_opts = {name: torch.optim.Adam(p.parameters(), lr=cfg.theta_lr, weight_decay=cfg.theta_weight_decay,
                                                   betas=(cfg.theta_beta1, cfg.theta_beta2))
                            for name, p in self.policies.items() if any(True for _ in p.parameters())}
@@ -79,7 +104,8 @@ class Search:
         self.policy_gens = {name: torch.Generator().manual_seed(cfg.seed + 1 + i) for i, name in enumerate(self.policies)}
         self.epoch = 0
         self.history: list[dict] = []
-        self._build_loaders()
+        if self.supernet is not None:
+            self._build_loaders()
 
     # -- data --------------------------------------------------------------------------------
     def _build_loaders(self) -> None:
@@ -106,6 +132,8 @@ class Search:
 
     @property
     def theta_steps(self) -> int:
+        if self.table is not None:
+            return self.cfg.theta_steps or TABLE_STEPS
         full = len(self.theta_loader) // self.cfg.reward_batches
         return min(full, self.cfg.theta_steps or full)
 
@@ -153,24 +181,25 @@ class Search:
         cfg = self.cfg
         for p in self.policies.values():
             p.train()
-        self.theta_loader.set_epoch(self.epoch)
-        batches_iter = iter(self.theta_loader)
+        batches_iter = None
+        if self.table is None:
+            self.theta_loader.set_epoch(self.epoch)
+            batches_iter = iter(self.theta_loader)
         stats = {name: {"reward": [], "advantage": [], "entropy": [], "invalid": 0, "moves": Counter(), "edges": 0}
                  for name in self.policies}
         steps = progress(range(self.theta_steps), total=self.theta_steps, enabled=self.dist.is_main,
                          desc=f"epoch {self.epoch + 1}/{cfg.epochs} theta",
-                         unit_scale=cfg.batch_size * cfg.reward_batches)
+                         unit_scale=cfg.batch_size * cfg.reward_batches if self.table is None else 1)
         for _ in steps:
-            batches = [next(batches_iter) for _ in range(cfg.reward_batches)]
+            batches = [next(batches_iter) for _ in range(cfg.reward_batches)] if batches_iter else []
             losses = {name: 0.0 for name in self.policies}
             for _ in range(cfg.m):
                 beta = self.space.sample(self.rng)
-                r_beta = accuracy(self.supernet, beta, batches, self.dist)
+                r_beta = self._score(beta, batches)
                 for name, policy in self.policies.items():
                     for _ in range(cfg.n):
                         s = policy.sample(beta, self.policy_gens[name])
-                        # An alpha whose output no longer depends on its input scores zero.
-                        r_alpha = accuracy(self.supernet, s.alpha, batches, self.dist) if s.alpha is not None else 0.0
+                        r_alpha = self._score(s.alpha, batches)
                         reward = r_alpha - r_beta
                         advantage = self.baselines[name].advantage(reward)
                         losses[name] = losses[name] + reinforce_loss(s.log_prob, s.entropy, advantage, cfg.entropy) / (cfg.m * cfg.n)
@@ -195,12 +224,21 @@ class Search:
                 row[f"{prefix}share_{move.replace('->', '_to_')}"] = st["moves"][move] / max(st["edges"], 1)
         return row
 
+    def _score(self, genotype: Genotype | None, batches: list) -> float:
+        """The accuracy in [0, 1] a reward is made of; an alpha whose output no longer depends on
+        its input (``None``) scores zero."""
+        if genotype is None:
+            return 0.0
+        if self.table is not None:
+            return self.table.fraction(genotype)
+        return accuracy(self.supernet, genotype, batches, self.dist)
+
     # -- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"format": "nat-search", "epoch": self.epoch, "config": config_to_dict(self.cfg),
-                "supernet": self.supernet.state_dict(),
+                "supernet": self.supernet.state_dict() if self.supernet is not None else None,
                 "policies": {k: p.state_dict() for k, p in self.policies.items()},
-                "w_opt": self.w_opt.state_dict(),
+                "w_opt": self.w_opt.state_dict() if self.w_opt is not None else None,
                 "theta_opts": {k: o.state_dict() for k, o in self.theta_opts.items()},
                 "baselines": {k: b.state_dict() for k, b in self.baselines.items()},
                 "rng": self.rng.getstate(), "policy_gens": {k: g.get_state() for k, g in self.policy_gens.items()},
@@ -208,10 +246,11 @@ class Search:
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch = state["epoch"]
-        self.supernet.load_state_dict(state["supernet"])
+        if self.supernet is not None:
+            self.supernet.load_state_dict(state["supernet"])
+            self.w_opt.load_state_dict(state["w_opt"])
         for k, p in self.policies.items():
             p.load_state_dict(state["policies"][k])
-        self.w_opt.load_state_dict(state["w_opt"])
         for k, o in self.theta_opts.items():
             o.load_state_dict(state["theta_opts"][k])
         for k, b in self.baselines.items():
@@ -236,9 +275,12 @@ class Search:
     def run(self, *, stop_after: int | None = None) -> dict:
         """Train until ``cfg.epochs`` (or ``stop_after`` epochs in total, for tests)."""
         end = self.cfg.epochs if stop_after is None else min(self.cfg.epochs, stop_after)
+        if self.dist.is_main:
+            print(f"reward: {describe_reward(config_to_dict(self.cfg))}", flush=True)
         while self.epoch < end:
             start = time.perf_counter()
-            row = {"epoch": self.epoch + 1, **self.train_weights(), **self.train_policies()}
+            weights = self.train_weights() if self.supernet is not None else {}
+            row = {"epoch": self.epoch + 1, **weights, **self.train_policies()}
             row["time_s"] = time.perf_counter() - start
             self.epoch += 1
             self.history.append(row)
@@ -247,8 +289,9 @@ class Search:
             if self.dist.is_main:
                 print(_epoch_line(row), flush=True)
         summary = {"epochs": self.epoch, "policies": list(self.policies),
+                   "reward": describe_reward(config_to_dict(self.cfg)),
                    "final": self.history[-1] if self.history else {},
-                   "supernet_params": sum(p.numel() for p in self.supernet.parameters())}
+                   "supernet_params": sum(p.numel() for p in self.supernet.parameters()) if self.supernet else None}
         self.run_dir.write_json("summary.json", summary)
         self._plot()
         return summary
@@ -258,15 +301,16 @@ class Search:
             return
         from ..runtime.plot import plot_metrics
         first = next(iter(self.policies))
-        panels = [("supernet", ["w_top1"]), ("reward R(alpha|beta)", ["reward", "baseline"]),
-                  ("entropy", ["entropy"]), (f"decisions ({first})", [f"share_{m.replace('->', '_to_')}" for m in TRANSITIONS])]
+        panels = [("supernet", ["w_top1"])] if self.supernet is not None else []
+        panels += [("reward R(alpha|beta)", ["reward", "baseline"]), ("entropy", ["entropy"]),
+                   (f"decisions ({first})", [f"share_{m.replace('->', '_to_')}" for m in TRANSITIONS])]
         plot_metrics(self.history, panels, self.run_dir.path / "curves.svg", title=f"nat search: {self.run_dir.path.name}")
 
 
 def _count_moves(beta, sample, st) -> None:
-    for name in ("normal", "reduce"):
+    for name, chosen in sample.actions.items():
         cell = getattr(beta, name)
-        actions = sample.actions[name].tolist()
+        actions = chosen.tolist()
         for e, a in zip(cell.edges, actions):
             new = {0: e.op, 1: "skip_connect", 2: "null"}[a]
             move = f"{op_kind(e.op)}->{op_kind(new)}"
@@ -276,11 +320,12 @@ def _count_moves(beta, sample, st) -> None:
 
 def _epoch_line(row: dict) -> str:
     shares = " ".join(f"{m} {100 * row['share_' + m.replace('->', '_to_')]:.0f}%" for m in TRANSITIONS)
-    return (f"epoch {row['epoch']}: supernet loss {row['w_loss']:.3f} top1 {row['w_top1']:.1f}%  "
-            f"reward {row['reward']:+.4f} entropy {row['entropy']:.2f}  {shares}  ({row['time_s']:.0f}s)")
+    weights = f"supernet loss {row['w_loss']:.3f} top1 {row['w_top1']:.1f}%  " if "w_loss" in row else ""
+    return (f"epoch {row['epoch']}: {weights}reward {row['reward']:+.4f} entropy {row['entropy']:.2f}  "
+            f"{shares}  ({row['time_s']:.0f}s)")
 
 
-def run_search(cfg: SearchConfig | None, data: Dataset, out: str | Path, *, resume: bool = False,
+def run_search(cfg: SearchConfig | None, data: Dataset | None, out: str | Path, *, resume: bool = False,
                epochs: int | None = None, device: str | None = None, stop_after: int | None = None) -> dict:
     """Run a search into ``out``, or resume the one there; returns the summary.
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from ..arch.genotype import CELL_TYPES, Genotype
 from ..arch.rules import is_legal_transformation
+from ..arch.space import get_space, space_of
 from ..cost import Cost, genotype_cost
 from ..errors import NatError
 from ..nn.network import NetworkConfig
@@ -28,9 +30,10 @@ from ..policy import Policy, make_policy
 from ..runtime.checkpoint import load_checkpoint
 from .config import SearchConfig
 from .rewards import accuracy
-from .supernet import Supernet, SupernetConfig
+from .supernet import SupernetConfig
 
-__all__ = ["Transformer", "TransformResult", "load_transformer", "transform", "changed_edges", "shipped_transformer"]
+__all__ = ["Transformer", "TransformResult", "load_transformer", "transform", "changed_edges", "check_space",
+           "shipped_transformer"]
 
 
 @dataclass
@@ -40,7 +43,7 @@ class Transformer:
     policy: Policy
     space: str
     source: str
-    supernet: Supernet | None = None
+    supernet: torch.nn.Module | None = None  # the space's supernet class
     config: dict = field(default_factory=dict)
 
 
@@ -74,25 +77,40 @@ def load_transformer(spec: str | Path | None, genotype: Genotype, device: str | 
     policy = make_policy(state["policy"]).to(device)
     policy.load_state_dict(state["state_dict"])
     policy.cost_aware = state["config"].get("cost_aware", True)
+    policy.cell_types = get_space(state["space"]).cell_types
     policy.eval()
     supernet = None
-    if supernet_state is not None:
+    if supernet_state is not None and supernet_state.get("supernet") is not None:  # none with a table reward
         cfg = SearchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in supernet_state["config"].items()})
-        from ..arch.space import get_space
         space = get_space(cfg.space)
         ops = tuple(dict.fromkeys(space.ops + tuple(cfg.extra_ops)))
         classes = supernet_state["supernet"]["classifier_bias"].shape[0]
-        supernet = Supernet(SupernetConfig(ops, cfg.channels, cfg.layers, space.n_intermediate, classes)).to(device)
+        supernet = space.builder("supernet")(
+            SupernetConfig(ops, cfg.channels, cfg.layers, space.n_intermediate, classes)).to(device)
         supernet.load_state_dict(supernet_state["supernet"])
         supernet.eval()
     return Transformer(policy, state["space"], str(path), supernet, state["config"])
 
 
 def changed_edges(beta: Genotype, alpha: Genotype) -> list[dict]:
-    """One entry per edge whose op changed: cell, from node, to node, old op, new op."""
-    return [{"cell": name, "from": eb.src, "to": eb.dst, "old": eb.op, "new": ea.op}
-            for name in CELL_TYPES
+    """One entry per edge whose op changed: cell, from node, to node, old op, new op. Genotypes of
+    a tied space (nb201) list their one cell once, as cell ``"cell"``."""
+    tied = space_of(beta).tied and space_of(alpha).tied
+    names = {"normal": "cell"} if tied else {name: name for name in CELL_TYPES}
+    return [{"cell": shown, "from": eb.src, "to": eb.dst, "old": eb.op, "new": ea.op}
+            for name, shown in names.items()
             for eb, ea in zip(getattr(beta, name).edges, getattr(alpha, name).edges) if eb.op != ea.op]
+
+
+def check_space(beta: Genotype, transformer: Transformer) -> None:
+    """Raise :class:`NatError` when ``beta`` and the transformer belong to different kinds of space:
+    a tied-space (nb201) policy decides one cell for both, a DARTS-space policy two."""
+    space, home = get_space(transformer.space), space_of(beta)
+    if space.tied and space is not home:
+        raise NatError(f"this transformer was trained on the {space.name} space; the input is not one of its cells")
+    if home.tied and not space.tied:
+        raise NatError(f"the input is a cell of the {home.name} space, but this transformer was trained on the "
+                       f"{space.name} space (train one with `nat search --space {home.name}`)")
 
 
 @dataclass
@@ -112,8 +130,12 @@ class TransformResult:
 
 def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10, greedy: bool = False,
               batches: list | None = None, cost_config: NetworkConfig = NetworkConfig(),
-              seed: int = 0) -> TransformResult:
-    """Transform ``beta``; score sampled candidates on ``batches`` with the supernet if both exist."""
+              seed: int = 0, cost_fn: Callable[[Genotype], Cost] | None = None) -> TransformResult:
+    """Transform ``beta``; score sampled candidates on ``batches`` with the supernet if both exist.
+
+    ``cost_fn`` replaces building each candidate at ``cost_config`` (``nat bench`` passes the
+    NAS-Bench-201 cost model, exact and without building thousands of networks).
+    """
     if candidates < 1:
         raise NatError(f"--candidates must be at least 1, got {candidates}")
     policy, notes = transformer.policy, []
@@ -126,7 +148,7 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
 
     def cost(g: Genotype) -> Cost:
         if g not in cost_cache:
-            cost_cache[g] = genotype_cost(g, cost_config)
+            cost_cache[g] = cost_fn(g) if cost_fn is not None else genotype_cost(g, cost_config)
         return cost_cache[g]
 
     before = cost(beta)

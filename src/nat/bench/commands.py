@@ -1,0 +1,81 @@
+"""Sub-command ``nat bench``: NAT on NAS-Bench-201, scored by the benchmark's table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..errors import NatError
+
+__all__ = ["register"]
+
+
+def _archs(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'all', got {text!r}") from None
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="transform NAS-Bench-201 cells and score them with the benchmark's table",
+                       description="Transform input cells with a trained transformer (nb201 space), a random policy "
+                                   "and the oracle (the best legal transformation, enumerated), and score all three "
+                                   "by a table of fully trained accuracies. The table is never used to select.")
+    p.add_argument("--table", required=True, help="CSV with an arch (or arch_str) column of benchmark strings and "
+                                                  "metric columns, covering all 15,625 cells")
+    p.add_argument("--metric", metavar="COLUMN", help="the column to score by (default: the table's only metric)")
+    p.add_argument("--transformer", required=True, help="a `nat search --space nb201` run folder or transformer file")
+    p.add_argument("--archs", type=_archs, default=None, metavar="N|all",
+                   help="input cells: all connected ones (default) or a seeded sample of N")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--greedy", action="store_true", help="Maximum: the per-edge most probable action (default)")
+    g.add_argument("--candidates", type=int, metavar="K", help="Sampling: K candidates, the best by the supernet "
+                                                               "with --select-on, else the most probable")
+    p.add_argument("--select-on", metavar="DATA", help="score candidates with the run's supernet on the held-out 60%% "
+                                                       "split of this data set")
+    p.add_argument("--subset", type=int, default=500, help="held-out images for --select-on (default 500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object (with --rows, one entry per input)")
+    p.add_argument("--rows", action="store_true", help="with --json: include every input's row")
+    p.add_argument("--plot", metavar="FILE.svg", help="draw gain against input accuracy")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args) -> int:
+    import sys
+
+    from ..arch import nb201
+    from ..search.commands import _selection_batches
+    from ..search.transform import load_transformer
+    from .bench import format_report, rows_as_dicts, run_bench
+    from .plot import check_plot_path, write_gain_plot
+    from .table import load_table
+    if args.candidates is not None and args.candidates < 1:
+        raise NatError(f"--candidates must be at least 1, got {args.candidates}")
+    if args.select_on and args.candidates is None:
+        raise NatError("--select-on scores sampled candidates: give --candidates K as well")
+    if args.plot:
+        check_plot_path(args.plot)
+    table = load_table(args.table, args.metric)
+    transformer = load_transformer(args.transformer, nb201.to_genotype(["skip_connect"] * 6))
+    batches = None
+    if args.select_on:
+        if transformer.supernet is None:
+            raise NatError(f"{args.transformer}: --select-on needs the run's supernet (a `nat search` run folder "
+                           "trained with supernet rewards)")
+        batches = _selection_batches(transformer, args.select_on, args.subset)
+    summary, rows = run_bench(table, transformer, archs=args.archs, greedy=args.candidates is None,
+                              candidates=args.candidates or 1, seed=args.seed, batches=batches,
+                              show_progress=sys.stderr.isatty())
+    if args.plot:
+        write_gain_plot(rows, args.plot, metric=table.metric, seed=args.seed)
+    if args.json:
+        print(json.dumps({**summary, **({"rows": rows_as_dicts(rows)} if args.rows else {})}, indent=1))
+        return 0
+    print(format_report(summary))
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
