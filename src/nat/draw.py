@@ -17,7 +17,6 @@ that one cell, titled "cell", with only the input its space reads.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -25,6 +24,7 @@ from .arch.genotype import Cell, Genotype
 from .arch.space import space_of
 from .errors import NatError
 from .ops import NULL
+from .runtime.atomic import write_text_atomic
 
 __all__ = ["cell_to_dot", "genotype_to_dot", "genotype_to_svg", "write_drawing"]
 
@@ -331,12 +331,4 @@ def write_drawing(genotype: Genotype, path: str | os.PathLike, *, other: Genotyp
         raise NatError(f"cannot draw to '{path}': the folder '{path.parent}' does not exist")
     render = genotype_to_svg if suffix == ".svg" else genotype_to_dot
     text = render(genotype, other=other, name=name)
-    # A temp file in the same folder makes os.replace atomic: readers never see half a drawing.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)

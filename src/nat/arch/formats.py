@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GenotypeError
-from .genotype import CELL_TYPES, N_INPUTS, Cell, Edge, Genotype
+from ..runtime.atomic import write_text_atomic
+from .genotype import CELL_TYPES, N_INPUTS, Genotype
 
 __all__ = ["genotype_from_dict", "genotype_to_dict", "parse_text", "format_triples", "format_pairs",
            "read_genotype_file", "write_genotype_file", "FORMATS"]
@@ -185,6 +186,4 @@ def write_genotype_file(genotype: Genotype, path: str | Path, fmt: str | None = 
         text = format_pairs(genotype) + "\n"
     else:
         raise ValueError(f"unknown format {fmt!r}; use one of {FORMATS}")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)  # atomic: a reader never sees half a file
+    write_text_atomic(path, text)

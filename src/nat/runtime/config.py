@@ -17,6 +17,7 @@ from typing import Any, Mapping, TypeVar
 import yaml
 
 from ..errors import NatError
+from .atomic import write_text_atomic
 
 __all__ = ["load_config", "config_to_dict", "write_yaml"]
 
@@ -84,7 +85,4 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def write_yaml(data: Mapping[str, Any], path: str | os.PathLike) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(dict(data), sort_keys=False))
-    os.replace(tmp, path)
+    write_text_atomic(path, yaml.safe_dump(dict(data), sort_keys=False))

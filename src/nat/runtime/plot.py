@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from ..errors import NatError
+from .atomic import write_text_atomic
 
 __all__ = ["Panel", "line_panels_svg", "nice_ticks", "plot_metrics"]
 
@@ -245,12 +245,4 @@ def plot_metrics(rows: list[dict], panels: list[tuple[str, list[str]]], path: st
             series[key] = [(a, b) for a, b in pairs if a is not None and b is not None]
         charts.append(Panel(title=name, series=series, xlabel=x))
     text = line_panels_svg(charts, title=title)
-    # A temp file in the same folder makes os.replace atomic: a viewer never sees half a chart.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import NatError
+from .atomic import write_text_atomic
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import write_yaml
 
@@ -59,9 +60,7 @@ class RunDir:
 
     def rewrite_metrics(self, history: list[dict]) -> None:
         if self.main:
-            tmp = self.path / "metrics.jsonl.tmp"
-            tmp.write_text("".join(json.dumps(row) + "\n" for row in history))
-            os.replace(tmp, self.path / "metrics.jsonl")
+            write_text_atomic(self.path / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in history))
 
     def append_metrics(self, row: Mapping[str, Any]) -> None:
         if self.main:
@@ -83,6 +82,4 @@ class RunDir:
 
     def write_json(self, name: str, data: Mapping[str, Any]) -> None:
         if self.main:
-            tmp = self.path / f"{name}.tmp"
-            tmp.write_text(json.dumps(dict(data), indent=1) + "\n")
-            os.replace(tmp, self.path / name)
+            write_text_atomic(self.path / name, json.dumps(dict(data), indent=1) + "\n")
