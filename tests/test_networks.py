@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from nat.arch import Cell, Edge, Genotype, zoo
+from nat.arch import Cell, zoo
 from nat.cost import count_madds, count_params, genotype_cost
 from nat.nn import EvalCell, build_network
 from nat.nn.network import NetworkConfig
