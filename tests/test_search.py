@@ -190,3 +190,15 @@ def test_ddp_search_on_two_cpu_processes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert torch.equal(torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt"))
     assert [json.loads(x)["epoch"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+@pytest.mark.parametrize("name", zoo.names() + ["ResNet20"])
+def test_shipped_transformer_handles_every_zoo_architecture(name, capsys):
+    from nat.nn.backbones import is_backbone_name
+    size = [] if is_backbone_name(name) else ["-C", "8", "-L", "5"]  # a backbone has its own size
+    code = main(["transform", name, "--candidates", "3", "--json", *size])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert "pretrained" in result["transformer"]
+    for key in ("params", "madds"):
+        assert result["cost_after"][key] <= result["cost_before"][key]

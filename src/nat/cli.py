@@ -60,7 +60,7 @@ def _config(args, genotype=None):
     return resolved_size(genotype, config) if genotype is not None else config.resolved()
 
 
-def _resolve(arch: str, name: str | None = None):
+def resolve_arch(arch: str, name: str | None = None):
     """A file first, then a backbone name (its block cell), then a zoo name."""
     from pathlib import Path
 
@@ -110,7 +110,7 @@ def cmd_show(args) -> int:
     from .arch.formats import format_pairs, format_triples, genotype_to_dict
     from .arch.space import space_of
     from .ops import op_kind
-    label, genotype = _resolve(args.arch, args.name)
+    label, genotype = resolve_arch(args.arch, args.name)
     tied = space_of(genotype).tied
     if args.json:
         print(json.dumps(genotype_to_dict(genotype), indent=1))
@@ -140,7 +140,7 @@ def _cost_row(arch: str, args) -> dict:
     from .arch.space import space_of
     from .cost import genotype_cost
     from .nn.backbones import backbone_cost, resolve_backbone
-    label, genotype = _resolve(arch, args.name)
+    label, genotype = resolve_arch(arch, args.name)
     key = _backbone_key(arch, args)
     if key is not None:
         dataset = args.dataset or resolve_backbone(key).dataset
@@ -168,8 +168,8 @@ def cmd_cost(args) -> int:
 
 def cmd_draw(args) -> int:
     from .draw import write_drawing
-    label, genotype = _resolve(args.arch, args.name)
-    other = _resolve(args.vs)[1] if args.vs else None
+    label, genotype = resolve_arch(args.arch, args.name)
+    other = resolve_arch(args.vs)[1] if args.vs else None
     try:
         write_drawing(genotype, args.output, other=other, name=label + (f" vs {args.vs}" if args.vs else ""))
     except ValueError as err:  # --vs OTHER has another graph: nothing to compare edge by edge
@@ -182,8 +182,8 @@ def cmd_check(args) -> int:
     from .arch.rules import transformation_violations
     from .cost import cost_increase
     from .nn.backbones import backbone_cost_increase, resolve_backbone
-    alpha_label, alpha = _resolve(args.arch, args.name)
-    beta_label, beta = _resolve(args.vs)
+    alpha_label, alpha = resolve_arch(args.arch, args.name)
+    beta_label, beta = resolve_arch(args.vs)
     problems = [str(p) for p in transformation_violations(beta, alpha)]
     key = _backbone_key(args.arch, args) or _backbone_key(args.vs, args)
     if key is not None:

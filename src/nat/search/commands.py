@@ -11,8 +11,8 @@ __all__ = ["register"]
 
 
 def _size_args(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--dataset", choices=("cifar10", "imagenet"), default="cifar10",
-                   help=f"network size at which {what} is costed (default cifar10)")
+    p.add_argument("--dataset", choices=("cifar10", "imagenet"),
+                   help=f"network size at which {what} is costed (default cifar10; a backbone's own data set)")
     p.add_argument("--channels", "-C", type=int, help="C of the final network (default 36 cifar10, 48 imagenet)")
     p.add_argument("--layers", "-L", type=int, help="L of the final network (default 20 cifar10, 14 imagenet)")
 
@@ -126,12 +126,17 @@ def _selection_batches(transformer, data_spec: str, subset: int) -> list:
 
 
 def cmd_transform(args) -> int:
+    from pathlib import Path
+
     from ..arch.formats import genotype_to_dict, write_genotype_file
-    from ..arch.zoo import resolve
     from ..cost import resolved_size
     from ..nn.network import NetworkConfig
     from .transform import check_space, load_transformer, transform
-    label, beta = resolve(args.arch, name=args.name)
+    from ..cli import resolve_arch
+    from ..nn.backbones import backbone_cost, is_backbone_name, resolve_backbone
+    label, beta = resolve_arch(args.arch, name=args.name)
+    # A hand-crafted backbone (VGG16, ResNet20, ...) is transformed block-wise and costed as itself.
+    backbone = resolve_backbone(args.arch) if is_backbone_name(args.arch) and not Path(args.arch).exists() else None
     transformer = load_transformer(args.transformer, beta)
     check_space(beta, transformer)
     batches = None
@@ -142,9 +147,15 @@ def cmd_transform(args) -> int:
     for opt in ("channels", "layers"):
         if getattr(args, opt) is not None and getattr(args, opt) < 3:
             raise NatError(f"--{opt} must be at least 3")
-    cfg = resolved_size(beta, NetworkConfig(args.dataset, args.channels, args.layers))
+    cfg = resolved_size(beta, NetworkConfig(args.dataset or "cifar10", args.channels, args.layers))
+    cost_fn, size = None, f"{cfg.dataset}, C={cfg.channels}, L={cfg.layers}"
+    if backbone is not None:
+        if args.channels is not None or args.layers is not None:
+            raise NatError(f"-C/-L do not apply to the {backbone.key} backbone, whose widths and depth are its own")
+        dataset = args.dataset or backbone.dataset
+        cost_fn, size = (lambda g: backbone_cost(backbone.key, g, dataset=dataset)), f"{backbone.key}, {dataset}"
     result = transform(beta, transformer, candidates=args.candidates, greedy=args.greedy, batches=batches,
-                       cost_config=cfg, seed=args.seed)
+                       cost_config=cfg, seed=args.seed, cost_fn=cost_fn)
     if args.output:
         write_genotype_file(result.genotype, args.output, "json", source=f"nat transform {label} ({result.method})")
     if args.draw:
@@ -154,7 +165,7 @@ def cmd_transform(args) -> int:
         print(json.dumps({"input": genotype_to_dict(beta), "genotype": genotype_to_dict(result.genotype),
                           "changed": result.changed, "method": result.method, "transformer": transformer.source,
                           "cost_before": _cost(result.cost_before), "cost_after": _cost(result.cost_after),
-                          "size": {"dataset": cfg.dataset, "channels": cfg.channels, "layers": cfg.layers},
+                          "size": size,
                           "candidates": result.candidates, "notes": result.notes}, indent=1))
         return 0
     print(f"{label}: {result.method} with {transformer.source}")
@@ -165,7 +176,7 @@ def cmd_transform(args) -> int:
     b, a = result.cost_before, result.cost_after
     print(f"  params {b.params:,} -> {a.params:,} ({100 * (a.params - b.params) / b.params:+.1f}%)   "
           f"MAdds {b.madds:,} -> {a.madds:,} ({100 * (a.madds - b.madds) / b.madds:+.1f}%)   "
-          f"[{cfg.dataset}, C={cfg.channels}, L={cfg.layers}]")
+          f"[{size}]")
     for note in dict.fromkeys(result.notes):
         print(f"  note: {note}")
     if args.output:
@@ -197,7 +208,7 @@ def cmd_compare(args) -> int:
     images = torch.from_numpy(data.test_images[:args.subset])
     labels = torch.from_numpy(data.test_labels[:args.subset])
     score = [(norm(images[i:i + 64]), labels[i:i + 64]) for i in range(0, len(images), 64)]
-    cfg = NetworkConfig(args.dataset, args.channels, args.layers).resolved()
+    cfg = NetworkConfig(args.dataset or "cifar10", args.channels, args.layers).resolved()
     rows = compare_policies(args.transformer, archs, select_batches=select, score_batches=score,
                             candidates=args.candidates, cost_config=cfg, seed=args.seed)
     if args.json:

@@ -164,7 +164,11 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
         if not is_legal_transformation(beta, d.alpha):  # cannot happen with a masked policy; checked anyway
             entry["dropped"] = "illegal"
         else:
-            after = cost(d.alpha)
+            try:
+                after = cost(d.alpha)
+            except NatError as err:  # e.g. a block a hand-crafted backbone cannot hold
+                entry["dropped"] = f"cannot be built: {err}"
+                continue
             if after.params > before.params or after.madds > before.madds:
                 entry["dropped"] = "costs more"
     usable = [e for e in seen.values() if e["dropped"] is None]
