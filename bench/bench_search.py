@@ -92,14 +92,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's); 1 is steadier on a busy machine")
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mode:
+        if args.threads:
+            import torch
+            torch.set_num_threads(args.threads)
         print(json.dumps(_measure(args.mode, args.repeats)))
         return
     results = {}
     for mode in ("w", "theta", "score_nograd", "score_grad", "policy"):
-        out = subprocess.run([sys.executable, __file__, "--mode", mode, "--repeats", str(args.repeats)],
+        threads = ["--threads", str(args.threads)] if args.threads else []
+        out = subprocess.run([sys.executable, __file__, "--mode", mode, "--repeats", str(args.repeats), *threads],
                              capture_output=True, text=True, check=True)
         results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
     ours = {"w_images_per_s": 64 / results["w"]["median_s"], "theta_s": results["theta"]["median_s"],
