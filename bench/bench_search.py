@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+CHANNELS_LAST = "--nchw" not in sys.argv  # the search's default is NHWC (SearchConfig.channels_last)
+
 REFERENCE = {"w_images_per_s": 29.5, "theta_s": 1.33, "w_peak_rss_gb": 1.65, "theta_peak_rss_gb": 2.30,
              "score_grad_images_per_s": 49.0, "score_nograd_images_per_s": 83.0, "policy_ms": 3.9}
 
@@ -45,6 +47,8 @@ def _measure(mode: str, repeats: int) -> dict:
     space, rng = SPACES["darts"], random.Random(0)
     x, y = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
     net = Supernet(SupernetConfig(space.ops, channels=20, layers=8))
+    if CHANNELS_LAST:
+        net.use_channels_last()
     policy = GCNPolicy()
     sgd = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=3e-4)
     adam = torch.optim.Adam(policy.parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=5e-4)
@@ -93,6 +97,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's); 1 is steadier on a busy machine")
+    parser.add_argument("--nchw", action="store_true", help="measure the supernet in NCHW instead of NHWC")
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mode:
@@ -103,7 +108,7 @@ def main() -> None:
         return
     results = {}
     for mode in ("w", "theta", "score_nograd", "score_grad", "policy"):
-        threads = ["--threads", str(args.threads)] if args.threads else []
+        threads = (["--threads", str(args.threads)] if args.threads else []) + (["--nchw"] if args.nchw else [])
         out = subprocess.run([sys.executable, __file__, "--mode", mode, "--repeats", str(args.repeats), *threads],
                              capture_output=True, text=True, check=True)
         results[mode] = json.loads(out.stdout.strip().splitlines()[-1])

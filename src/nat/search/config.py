@@ -45,6 +45,7 @@ class SearchConfig:
     baseline_decay: float = 0.95          # moving average of the reward
     reward_batches: int = 1               # held-out batches one reward is measured on
     cost_aware: bool = True               # mask skips that would cost more (stride-2 edges)
+    channels_last: bool = True            # NHWC supernet: ~1.6x faster convolutions at CIFAR sizes
     # run
     seed: int = 0
     device: str = "auto"

@@ -88,6 +88,8 @@ class Search:
             raise NatError("a search with supernet rewards needs data (--data)")
         self.supernet = None if self.table is not None else self.space.builder("supernet")(
             SupernetConfig(ops, cfg.channels, cfg.layers, self.space.n_intermediate, len(data.classes))).to(device)
+        if cfg.channels_last and hasattr(self.supernet, "use_channels_last"):
+            self.supernet.use_channels_last()
         self.policies: dict[str, Policy] = {}
         for name in cfg.policies:
             policy = make_policy(name).to(device)

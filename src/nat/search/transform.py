@@ -88,6 +88,8 @@ def load_transformer(spec: str | Path | None, genotype: Genotype, device: str | 
         supernet = space.builder("supernet")(
             SupernetConfig(ops, cfg.channels, cfg.layers, space.n_intermediate, classes)).to(device)
         supernet.load_state_dict(supernet_state["supernet"])
+        if cfg.channels_last and hasattr(supernet, "use_channels_last"):
+            supernet.use_channels_last()
         supernet.eval()
     return Transformer(policy, state["space"], str(path), supernet, state["config"])
 
