@@ -148,12 +148,13 @@ def cmd_transform(args) -> int:
         if getattr(args, opt) is not None and getattr(args, opt) < 3:
             raise NatError(f"--{opt} must be at least 3")
     cfg = resolved_size(beta, NetworkConfig(args.dataset or "cifar10", args.channels, args.layers))
-    cost_fn, size = None, f"{cfg.dataset}, C={cfg.channels}, L={cfg.layers}"
+    cost_fn, size = None, {"dataset": cfg.dataset, "channels": cfg.channels, "layers": cfg.layers}
     if backbone is not None:
         if args.channels is not None or args.layers is not None:
             raise NatError(f"-C/-L do not apply to the {backbone.key} backbone, whose widths and depth are its own")
         dataset = args.dataset or backbone.dataset
-        cost_fn, size = (lambda g: backbone_cost(backbone.key, g, dataset=dataset)), f"{backbone.key}, {dataset}"
+        cost_fn, size = (lambda g: backbone_cost(backbone.key, g, dataset=dataset)), {"backbone": backbone.key,
+                                                                                     "dataset": dataset}
     result = transform(beta, transformer, candidates=args.candidates, greedy=args.greedy, batches=batches,
                        cost_config=cfg, seed=args.seed, cost_fn=cost_fn)
     if args.output:
@@ -176,7 +177,7 @@ def cmd_transform(args) -> int:
     b, a = result.cost_before, result.cost_after
     print(f"  params {b.params:,} -> {a.params:,} ({100 * (a.params - b.params) / b.params:+.1f}%)   "
           f"MAdds {b.madds:,} -> {a.madds:,} ({100 * (a.madds - b.madds) / b.madds:+.1f}%)   "
-          f"[{size}]")
+          f"[{', '.join({'channels': 'C=', 'layers': 'L='}.get(k, '') + str(v) for k, v in size.items())}]")
     for note in dict.fromkeys(result.notes):
         print(f"  note: {note}")
     if args.output:
