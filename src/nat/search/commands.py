@@ -109,15 +109,12 @@ def cmd_search(args) -> int:
 def _selection_batches(transformer, data_spec: str, subset: int) -> list:
     import torch
 
-    from ..data import Augment, load_dataset, split_indices, subset_indices
+    from ..data import Augment, load_dataset
+    from .trainer import search_split
     cfg = transformer.config
     data = load_dataset(data_spec)
-    n = len(data.train_images)
-    pool = subset_indices(n, cfg["subset"], cfg["split_seed"]) if cfg.get("subset") else None
-    size = len(pool) if pool is not None else n
-    _, held_out = split_indices(size, (cfg["split"][0], 1 - cfg["split"][0]), seed=cfg["split_seed"])
-    if pool is not None:
-        held_out = pool[held_out]
+    _, held_out = search_split(len(data.train_images), subset=cfg.get("subset"), split=tuple(cfg["split"]),
+                               seed=cfg["split_seed"])
     held_out = held_out[:subset]
     norm = Augment.for_eval(data.mean, data.std)
     images = torch.from_numpy(data.train_images[held_out])

@@ -64,6 +64,15 @@ def save_transformer(policy: Policy, cfg: SearchConfig, path: Path, *, epoch: in
                      "state_dict": policy.state_dict()}, path)
 
 
+def search_split(n: int, *, subset: int | None, split: tuple[float, float], seed: int) -> tuple:
+    """Indices of the w part (40%) and the theta part (60%) of ``n`` training images, after
+    taking the seeded ``subset`` if one is asked for: the same for the search and for scoring
+    its transformations on held-out images later."""
+    pool = subset_indices(n, subset, seed) if subset else None
+    w_part, theta_part = split_indices(len(pool) if pool is not None else n, (split[0], 1 - split[0]), seed=seed)
+    return (pool[w_part], pool[theta_part]) if pool is not None else (w_part, theta_part)
+
+
 class Search:
     """One search run: the supernet, the policies, their optimisers, data and state."""
 
@@ -112,12 +121,8 @@ class Search:
     # -- data --------------------------------------------------------------------------------
     def _build_loaders(self) -> None:
         cfg, data, dist = self.cfg, self.data, self.dist
-        n = len(data.train_images)
-        pool = subset_indices(n, cfg.subset, cfg.split_seed) if cfg.subset else None
-        size = len(pool) if pool is not None else n
-        w_part, theta_part = split_indices(size, (cfg.split[0], 1 - cfg.split[0]), seed=cfg.split_seed)
-        if pool is not None:
-            w_part, theta_part = pool[w_part], pool[theta_part]
+        w_part, theta_part = search_split(len(data.train_images), subset=cfg.subset, split=cfg.split,
+                                          seed=cfg.split_seed)
         common = dict(device=dist.device, rank=dist.rank, world_size=dist.world_size, drop_last=True)
         self.w_loader = BatchLoader(data.train_images, data.train_labels, cfg.batch_size, indices=w_part,
                                     transform=Augment(data.mean, data.std), seed=cfg.seed, **common)
