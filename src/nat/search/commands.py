@@ -162,7 +162,7 @@ def cmd_transform(args) -> int:
     if args.json:
         print(json.dumps({"input": genotype_to_dict(beta), "genotype": genotype_to_dict(result.genotype),
                           "changed": result.changed, "method": result.method, "transformer": transformer.source,
-                          "cost_before": _cost(result.cost_before), "cost_after": _cost(result.cost_after),
+                          "cost_before": result.cost_before.as_dict(), "cost_after": result.cost_after.as_dict(),
                           "size": size,
                           "candidates": result.candidates, "notes": result.notes}, indent=1))
         return 0
@@ -180,10 +180,6 @@ def cmd_transform(args) -> int:
     if args.output:
         print(f"  wrote {args.output}")
     return 0
-
-
-def _cost(c) -> dict:
-    return {"params": c.params, "params_with_aux": c.params_with_aux, "madds": c.madds}
 
 
 def cmd_compare(args) -> int:

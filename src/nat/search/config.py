@@ -61,6 +61,11 @@ class SearchConfig:
         if self.reward != "supernet" and not (self.reward.startswith("table:") and len(self.reward) > 6):
             raise ValueError(f"reward must be 'supernet' or 'table:FILE.csv', got {self.reward!r}")
 
+    @classmethod
+    def from_dict(cls, saved: dict) -> "SearchConfig":
+        """The config as saved in a checkpoint (YAML/torch turn tuples into lists)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+
     @property
     def policies(self) -> tuple[str, ...]:
         return tuple(p.strip() for p in self.policy.split(",") if p.strip())

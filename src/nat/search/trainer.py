@@ -73,6 +73,17 @@ def search_split(n: int, *, subset: int | None, split: tuple[float, float], seed
     return (pool[w_part], pool[theta_part]) if pool is not None else (w_part, theta_part)
 
 
+def build_supernet(cfg: SearchConfig, num_classes: int, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The supernet of ``cfg``'s space: its ops plus ``extra_ops``, in channels-last memory if asked."""
+    space = get_space(cfg.space)
+    ops = tuple(dict.fromkeys(space.ops + tuple(cfg.extra_ops)))
+    supernet = space.builder("supernet")(
+        SupernetConfig(ops, cfg.channels, cfg.layers, space.n_intermediate, num_classes)).to(device)
+    if cfg.channels_last and hasattr(supernet, "use_channels_last"):
+        supernet.use_channels_last()
+    return supernet
+
+
 class Search:
     """One search run: the supernet, the policies, their optimisers, data and state."""
 
@@ -84,7 +95,6 @@ class Search:
             raise NatError(f"extra_ops: unknown op(s) {', '.join(unknown)} (known: {', '.join(sorted(OPS))})")
         if cfg.extra_ops and self.space.fixed_ops:
             raise NatError(f"extra_ops: the {self.space.name} space has a fixed op set ({', '.join(self.space.ops)})")
-        ops = tuple(dict.fromkeys(self.space.ops + tuple(cfg.extra_ops)))
         torch.manual_seed(cfg.seed)
         device = dist.device
         self.table = None
@@ -95,10 +105,7 @@ class Search:
             self.table = load_table(cfg.reward[len("table:"):], cfg.reward_metric)
         elif data is None:
             raise NatError("a search with supernet rewards needs data (--data)")
-        self.supernet = None if self.table is not None else self.space.builder("supernet")(
-            SupernetConfig(ops, cfg.channels, cfg.layers, self.space.n_intermediate, len(data.classes))).to(device)
-        if cfg.channels_last and hasattr(self.supernet, "use_channels_last"):
-            self.supernet.use_channels_last()
+        self.supernet = None if self.table is not None else build_supernet(cfg, len(data.classes), device)
         self.policies: dict[str, Policy] = {}
         for name in cfg.policies:
             policy = make_policy(name).to(device)
@@ -344,7 +351,7 @@ def run_search(cfg: SearchConfig | None, data: Dataset | None, out: str | Path, 
     state = None
     if resume:
         state = run_dir.load_last()
-        cfg = SearchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()})
+        cfg = SearchConfig.from_dict(state["config"])
     cfg = replace(cfg, **{k: v for k, v in (("epochs", epochs), ("device", device)) if v is not None})
     dist = init_distributed(cfg.device)
     run_dir.main = dist.is_main

@@ -30,7 +30,7 @@ from ..policy import Policy, make_policy
 from ..runtime.checkpoint import load_checkpoint
 from .config import SearchConfig
 from .rewards import accuracy
-from .supernet import SupernetConfig
+from .trainer import build_supernet
 
 __all__ = ["Transformer", "TransformResult", "load_transformer", "transform", "changed_edges", "check_space",
            "shipped_transformer"]
@@ -81,15 +81,9 @@ def load_transformer(spec: str | Path | None, genotype: Genotype, device: str | 
     policy.eval()
     supernet = None
     if supernet_state is not None and supernet_state.get("supernet") is not None:  # none with a table reward
-        cfg = SearchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in supernet_state["config"].items()})
-        space = get_space(cfg.space)
-        ops = tuple(dict.fromkeys(space.ops + tuple(cfg.extra_ops)))
         classes = supernet_state["supernet"]["classifier_bias"].shape[0]
-        supernet = space.builder("supernet")(
-            SupernetConfig(ops, cfg.channels, cfg.layers, space.n_intermediate, classes)).to(device)
+        supernet = build_supernet(SearchConfig.from_dict(supernet_state["config"]), classes, device)
         supernet.load_state_dict(supernet_state["supernet"])
-        if cfg.channels_last and hasattr(supernet, "use_channels_last"):
-            supernet.use_channels_last()
         supernet.eval()
     return Transformer(policy, state["space"], str(path), supernet, state["config"])
 
