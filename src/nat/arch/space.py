@@ -141,6 +141,31 @@ class CellSpace:
                         raise
         return Genotype(cells[0], cells[-1])
 
+    def sample_fair_block(self, rng: random.Random) -> list[Genotype]:
+        """K architectures, K the number of sampled ops, in which every edge slot holds every op
+        exactly once (a random permutation per slot; FairNAS's strict fairness): trained one after
+        the other, every op of every edge gets the same number of steps. Topologies are drawn as
+        :meth:`sample` draws them; an architecture whose output the permutation disconnects is
+        replaced by an ordinary sample."""
+        ops = self.sample_ops or tuple(op for op in self.ops if op != NULL)
+        k = len(ops)
+        per_type = []
+        for _ in self.cell_types:
+            shapes = [self.topology.sample_edges(rng, ops, self.n_intermediate) for _ in range(k)]
+            perms = [rng.sample(ops, k) for _ in shapes[0]]
+            cells = []
+            for j, edges in enumerate(shapes):
+                try:
+                    cells.append(Cell([Edge(perms[i][j], e.src, e.dst) for i, e in enumerate(edges)], self._concat()))
+                except GenotypeError:
+                    cells.append(None)
+            per_type.append(cells)
+        block = []
+        for j in range(k):
+            cells = [c[j] for c in per_type]
+            block.append(self.sample(rng) if any(c is None for c in cells) else Genotype(cells[0], cells[-1]))
+        return block
+
     def validate(self, genotype: Genotype) -> Genotype:
         """Check the rules of this space on both cells; return the genotype."""
         if self.tied and genotype.normal != genotype.reduce:

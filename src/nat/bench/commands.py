@@ -41,6 +41,14 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (with --rows, one entry per input)")
     p.add_argument("--rows", action="store_true", help="with --json: include every input's row")
     p.add_argument("--plot", metavar="FILE.svg", help="draw gain against input accuracy")
+    f = p.add_argument_group("fidelity: does the run's supernet deserve trust? (instead of transforming)")
+    f.add_argument("--fidelity", metavar="DATA", help="score --cells random connected cells and one one-edge legal move "
+                                                      "of each with the run's supernet on held-out images of DATA, and "
+                                                      "report rank correlation and pair sign agreement with the table")
+    f.add_argument("--cells", type=int, default=200, help="cells in the fidelity probe (default 200)")
+    f.add_argument("--images", type=int, default=1024, help="held-out images every cell is scored on (default 1024)")
+    f.add_argument("--min-diff", type=float, default=0.5, help="count pairs whose true difference is at least this "
+                                                               "many points (default 0.5)")
     p.set_defaults(func=cmd_bench)
 
 
@@ -53,6 +61,8 @@ def cmd_bench(args) -> int:
     from .bench import format_report, rows_as_dicts, run_bench
     from .plot import check_plot_path, write_gain_plot
     from .table import load_table
+    if args.fidelity:
+        return cmd_fidelity(args)
     if args.candidates is not None and args.candidates < 1:
         raise NatError(f"--candidates must be at least 1, got {args.candidates}")
     if args.select_on and args.candidates is None:
@@ -78,4 +88,35 @@ def cmd_bench(args) -> int:
     print(format_report(summary))
     if args.plot:
         print(f"wrote {args.plot}")
+    return 0
+
+
+def cmd_fidelity(args) -> int:
+    import sys
+
+    from ..arch import nb201
+    from ..search.commands import _selection_batches
+    from ..search.transform import load_transformer
+    from .fidelity import fidelity_report, format_fidelity, make_probe, score_codes
+    from .table import load_table
+    if args.images < 1:
+        raise NatError(f"--images must be at least 1, got {args.images}")
+    table = load_table(args.table, args.metric)
+    transformer = load_transformer(args.transformer, nb201.to_genotype(["skip_connect"] * 6))
+    if transformer.space != "nb201":
+        raise NatError(f"{args.transformer}: trained on the {transformer.space} space; the fidelity probe scores "
+                       "NAS-Bench-201 cells (a `nat search --space nb201` run)")
+    if transformer.supernet is None:
+        raise NatError(f"{args.transformer}: no supernet to measure (a `nat search` run folder trained with "
+                       "supernet rewards is needed)")
+    probe = make_probe(args.cells, seed=args.seed)
+    batches = _selection_batches(transformer, args.fidelity, args.images)
+    scores = score_codes(transformer.supernet, probe.codes, batches, show_progress=sys.stderr.isatty())
+    report = fidelity_report(scores, probe, table.values * (100.0 / table.scale), min_diff=args.min_diff)
+    report.update({"transformer": transformer.source, "table": table.path, "metric": table.metric,
+                   "images": sum(len(y) for _, y in batches), "seed": args.seed})
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(format_fidelity(report))
     return 0

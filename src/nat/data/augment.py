@@ -46,11 +46,16 @@ def to_normalized(images: torch.Tensor, mean: Sequence[float],
 
 
 def random_crop(images: torch.Tensor, padding: int,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-    """Zero-pad NHWC images by ``padding`` on each side and cut a random window of the original
-    size from each (an independent offset per image)."""
-    n, h, w, _ = images.shape
+                generator: torch.Generator | None = None, fill: Sequence[int] | None = None) -> torch.Tensor:
+    """Pad NHWC images by ``padding`` on each side (zeros, or the per-channel ``fill`` value) and
+    cut a random window of the original size from each (an independent offset per image)."""
+    n, h, w, c = images.shape
     padded = F.pad(images, (0, 0, padding, padding, padding, padding))
+    if fill is not None:
+        border = torch.ones(h + 2 * padding, w + 2 * padding, dtype=torch.bool, device=images.device)
+        border[padding:padding + h, padding:padding + w] = False
+        value = torch.as_tensor(fill, dtype=images.dtype, device=images.device)
+        padded[:, border] = value
     top = _randint(2 * padding + 1, n, generator, images.device)
     left = _randint(2 * padding + 1, n, generator, images.device)
     rows = top[:, None] + torch.arange(h, device=images.device)  # (N, H)
@@ -99,6 +104,10 @@ class Augment:
     crop_padding: int = 4
     flip: bool = True
     cutout: int = 0
+    #: pad crops with the data set's mean colour instead of black. Networks whose BatchNorm uses
+    #: batch statistics (the supernets) otherwise learn features that depend on the black borders
+    #: and score unpadded held-out images near chance.
+    mean_fill: bool = False
 
     @classmethod
     def for_eval(cls, mean: Sequence[float], std: Sequence[float]) -> "Augment":
@@ -108,7 +117,8 @@ class Augment:
     def __call__(self, images: torch.Tensor,
                  generator: torch.Generator | None = None) -> torch.Tensor:
         if self.crop_padding:
-            images = random_crop(images, self.crop_padding, generator)
+            fill = tuple(round(255 * m) for m in self.mean) if self.mean_fill else None
+            images = random_crop(images, self.crop_padding, generator, fill)
         if self.flip:
             images = random_flip(images, generator)
         x = to_normalized(images, self.mean, self.std)

@@ -133,6 +133,14 @@ class Policy(nn.Module):
             actions[name] = torch.multinomial(probs, 1, generator=generator)[:, 0].to(z.device)
         return self._finish(beta, logits, actions)
 
+    def sample_many(self, beta: Genotype, n: int, generator: torch.Generator | None = None) -> list[Sample]:
+        """``n`` independent draws alpha ~ pi(. | beta) sharing one forward pass (the logits depend
+        on beta alone), each with its own differentiable log-probability."""
+        logits = self.logits(beta)
+        draws = {name: torch.multinomial(torch.softmax(z.detach(), dim=-1).cpu(), n, replacement=True,
+                                         generator=generator).to(z.device) for name, z in logits.items()}
+        return [self._finish(beta, logits, {name: d[:, i] for name, d in draws.items()}) for i in range(n)]
+
     def log_prob_of(self, beta: Genotype, actions: dict[str, torch.Tensor]) -> Sample:
         """Log-probability and entropy of given actions (for tests and re-scoring)."""
         return self._finish(beta, self.logits(beta), actions)

@@ -107,19 +107,15 @@ def cmd_search(args) -> int:
 
 
 def _selection_batches(transformer, data_spec: str, subset: int) -> list:
-    import torch
-
-    from ..data import Augment, load_dataset
-    from .trainer import search_split
+    """A random sample of ``subset`` held-out images of the run's 60% split (see scoring_batches)."""
+    from ..data import load_dataset
+    from .trainer import scoring_batches, search_split
     cfg = transformer.config
     data = load_dataset(data_spec)
     _, held_out = search_split(len(data.train_images), subset=cfg.get("subset"), split=tuple(cfg["split"]),
                                seed=cfg["split_seed"])
-    held_out = held_out[:subset]
-    norm = Augment.for_eval(data.mean, data.std)
-    images = torch.from_numpy(data.train_images[held_out])
-    labels = torch.from_numpy(data.train_labels[held_out])
-    return [(norm(images[i:i + 64]), labels[i:i + 64]) for i in range(0, len(held_out), 64)]
+    return scoring_batches(data.train_images, data.train_labels, held_out, subset, data.mean, data.std,
+                           seed=cfg["split_seed"])
 
 
 def cmd_transform(args) -> int:
@@ -185,12 +181,11 @@ def cmd_transform(args) -> int:
 def cmd_compare(args) -> int:
     import dataclasses
 
-    import torch
-
     from ..arch.zoo import resolve
-    from ..data import Augment, load_dataset
+    from ..data import load_dataset
     from ..nn.network import NetworkConfig
     from .compare import compare_policies, format_table
+    from .trainer import scoring_batches
     from .transform import load_transformer
     archs = dict(resolve(a) for a in args.archs)
     transformer = load_transformer(args.transformer, next(iter(archs.values())))
@@ -198,10 +193,9 @@ def cmd_compare(args) -> int:
         raise NatError(f"{args.transformer}: needs a search run folder with its supernet (last.pt)")
     select = _selection_batches(transformer, args.data, args.subset)
     data = load_dataset(args.data)
-    norm = Augment.for_eval(data.mean, data.std)
-    images = torch.from_numpy(data.test_images[:args.subset])
-    labels = torch.from_numpy(data.test_labels[:args.subset])
-    score = [(norm(images[i:i + 64]), labels[i:i + 64]) for i in range(0, len(images), 64)]
+    score = scoring_batches(data.test_images, data.test_labels, range(len(data.test_images)), args.subset,
+                            data.mean, data.std)
+    images = range(sum(len(y) for _, y in score))
     cfg = NetworkConfig(args.dataset or "cifar10", args.channels, args.layers).resolved()
     rows = compare_policies(args.transformer, archs, select_batches=select, score_batches=score,
                             candidates=args.candidates, cost_config=cfg, seed=args.seed)

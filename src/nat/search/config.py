@@ -18,14 +18,21 @@ class SearchConfig:
     # the supernet (reference: C=20, 8 cells; NAS-Bench-201's network: C=16, 15 cells)
     channels: int = 20                    # C of the first stage
     layers: int = 8                       # cells; reductions (nb201: residual blocks) at L//3 and 2L//3
+    resolution: int | None = None         # supernet inputs average-pooled to this size (None: the data's own)
+    sampler: str = "uniform"              # p(beta) for w steps: uniform (paper) or fair (every op of every
+                                          # edge equally often: blocks of architectures whose ops per edge
+                                          # are a permutation of the candidates)
     # data (the paper's 40% / 60% split of the CIFAR-10 training set)
     dataset: str = "cifar10"              # for the input size and class count
     subset: int | None = None             # use only N training images (split 40/60)
     split: tuple[float, float] = (0.4, 0.6)
     split_seed: int = 0                   # the split is a function of this alone
     batch_size: int = 64                  # per rank, for w steps and reward passes
+    w_augment: str = "crop"               # supernet training images: crop (pad 4 with black) + flip, as the
+                                          # reference; crop-mean (pad with the mean colour) + flip; flip
     # schedule
     epochs: int = 100                     # each: a pass over the 40% (w), then the 60% (theta)
+    warmup_epochs: int = 0                # the first epochs train the supernet alone (no theta steps)
     w_steps: int | None = None            # cap on w steps per epoch (None: a full pass)
     theta_steps: int | None = None        # cap on theta steps per epoch (None: a full pass)
     # supernet weights w: SGD with a cosine schedule (the reference's is flat by mistake)
@@ -42,7 +49,10 @@ class SearchConfig:
     entropy: float = 0.003                # lambda
     m: int = 1                            # input architectures per theta step
     n: int = 1                            # transformed samples per input
+    baseline: str = "moving"              # moving: a moving average of the reward (paper); loo: for each
+                                          # input, the mean reward of its other n-1 samples (needs n >= 2)
     baseline_decay: float = 0.95          # moving average of the reward
+    entropy_final: float | None = None    # if set, lambda decays (cosine) from `entropy` to this by the end
     reward_batches: int = 1               # held-out batches one reward is measured on
     cost_aware: bool = True               # mask skips that would cost more (stride-2 edges)
     channels_last: bool = True            # NHWC supernet: ~1.6x faster convolutions at CIFAR sizes
@@ -58,6 +68,18 @@ class SearchConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.channels % 2:
             raise ValueError(f"channels must be even, got {self.channels}")
+        if self.baseline not in ("moving", "loo"):
+            raise ValueError(f"baseline must be 'moving' or 'loo', got {self.baseline!r}")
+        if self.baseline == "loo" and self.n < 2:
+            raise ValueError("baseline 'loo' compares each sample with the input's other samples: it needs n >= 2")
+        if self.w_augment not in ("crop", "crop-mean", "flip"):
+            raise ValueError(f"w_augment must be crop, crop-mean or flip, got {self.w_augment!r}")
+        if self.sampler not in ("uniform", "fair"):
+            raise ValueError(f"sampler must be 'uniform' or 'fair', got {self.sampler!r}")
+        if self.resolution is not None and self.resolution < 8:
+            raise ValueError(f"resolution must be at least 8 pixels, got {self.resolution}")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(f"warmup_epochs must be in 0..epochs-1, got {self.warmup_epochs} (epochs {self.epochs})")
         if self.reward != "supernet" and not (self.reward.startswith("table:") and len(self.reward) > 6):
             raise ValueError(f"reward must be 'supernet' or 'table:FILE.csv', got {self.reward!r}")
 
@@ -81,4 +103,8 @@ PRESETS: dict[str, dict] = {
     # The supernet, too, gets far fewer steps than in the paper, hence its larger learning rate.
     "small": {"channels": 8, "layers": 5, "subset": 10000, "batch_size": 64, "epochs": 20, "reward_batches": 2,
               "theta_lr": 3e-3, "w_lr": 0.05},
+    # NAS-Bench-201 on a 2-core CPU in an hour: a small, low-resolution proxy of the benchmark's
+    # network (C=16, one cell per stage, 16x16 inputs) trained for many more steps.
+    "nb201-cpu": {"space": "nb201", "channels": 16, "layers": 3, "resolution": 16, "batch_size": 64,
+                  "w_lr": 0.05, "w_lr_min": 0.001, "w_weight_decay": 5e-4, "epochs": 100},
 }

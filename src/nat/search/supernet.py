@@ -26,7 +26,7 @@ from ..arch.genotype import Cell, Genotype
 from ..errors import NatError
 from ..ops import NULL, build_op
 
-__all__ = ["SupernetConfig", "Supernet", "Slots", "untracked"]
+__all__ = ["SupernetConfig", "Supernet", "Slots", "untracked", "downsample"]
 
 Slots = tuple[torch.Tensor, tuple[int, ...]]  # a concatenation of node outputs and their slot ids
 
@@ -42,6 +42,8 @@ class SupernetConfig:
         n_intermediate: intermediate nodes per cell (the most any input may use).
         num_classes: classifier outputs.
         stem_multiplier: the stem outputs ``stem_multiplier * C`` channels.
+        input_size: if set, images are average-pooled to ``input_size`` x ``input_size`` before
+            the stem: a low-resolution proxy that trains ~3x more steps in the same minutes.
     """
 
     ops: tuple[str, ...]
@@ -50,6 +52,14 @@ class SupernetConfig:
     n_intermediate: int = 4
     num_classes: int = 10
     stem_multiplier: int = 3
+    input_size: int | None = None  # downsample inputs to this size first (a low-resolution proxy)
+
+
+def downsample(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """``x`` average-pooled to ``size`` pixels a side (unchanged if ``size`` is None or its own)."""
+    if size is None or x.shape[-1] == size:
+        return x
+    return F.adaptive_avg_pool2d(x, size)
 
 
 def _bn(c: int) -> nn.BatchNorm2d:
@@ -182,7 +192,7 @@ class Supernet(nn.Module):
                                f"(its ops: {', '.join(self.config.ops)})")
 
     def forward(self, x: torch.Tensor, genotype: Genotype) -> torch.Tensor:
-        s = self.stem(x.contiguous(memory_format=self.memory_format))
+        s = self.stem(downsample(x, self.config.input_size).contiguous(memory_format=self.memory_format))
         s0 = s1 = (s, (0,))
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1, genotype.reduce if cell.reduction else genotype.normal)

@@ -43,7 +43,7 @@ from .reinforce import MovingAverageBaseline, reinforce_loss
 from .rewards import accuracy
 from .supernet import SupernetConfig
 
-__all__ = ["Search", "run_search", "save_transformer", "TRANSITIONS", "TABLE_STEPS", "describe_reward"]
+__all__ = ["Search", "run_search", "scoring_batches", "search_split", "save_transformer", "TRANSITIONS", "TABLE_STEPS", "describe_reward"]
 
 TRANSITIONS = ("O->S", "O->N", "S->N", "N->S")
 TABLE_STEPS = 100  # policy steps per epoch with a table reward (there is no data pass to count)
@@ -73,15 +73,39 @@ def search_split(n: int, *, subset: int | None, split: tuple[float, float], seed
     return (pool[w_part], pool[theta_part]) if pool is not None else (w_part, theta_part)
 
 
+def scoring_batches(images, labels, indices, count: int | None, mean, std, *, batch: int = 64,
+                    seed: int = 0) -> list:
+    """Normalised, unaugmented batches of a seeded random sample of ``count`` of ``indices`` (all
+    of them if ``count`` is None), for scoring architectures with batch-statistics BatchNorm.
+
+    A *random* sample, never the first ``count``: data sets stored class by class (image folders)
+    would otherwise give batches of one class, whose batch statistics make every architecture
+    score near chance."""
+    import numpy as np
+    indices = np.asarray(indices)
+    picked = indices[np.random.default_rng(seed).permutation(len(indices))[:count]]
+    norm = Augment.for_eval(mean, std)
+    x, y = torch.from_numpy(images[picked]), torch.from_numpy(labels[picked])
+    return [(norm(x[i:i + batch]), y[i:i + batch]) for i in range(0, len(picked), batch)]
+
+
 def build_supernet(cfg: SearchConfig, num_classes: int, device: torch.device | str = "cpu") -> torch.nn.Module:
     """The supernet of ``cfg``'s space: its ops plus ``extra_ops``, in channels-last memory if asked."""
     space = get_space(cfg.space)
     ops = tuple(dict.fromkeys(space.ops + tuple(cfg.extra_ops)))
     supernet = space.builder("supernet")(
-        SupernetConfig(ops, cfg.channels, cfg.layers, space.n_intermediate, num_classes)).to(device)
+        SupernetConfig(ops, cfg.channels, cfg.layers, space.n_intermediate, num_classes,
+                       input_size=cfg.resolution)).to(device)
     if cfg.channels_last and hasattr(supernet, "use_channels_last"):
         supernet.use_channels_last()
     return supernet
+
+
+def _w_augment(cfg: SearchConfig, data: Dataset) -> Augment:
+    """The supernet's training transform (``SearchConfig.w_augment``)."""
+    if cfg.w_augment == "flip":
+        return Augment(data.mean, data.std, crop_padding=0)
+    return Augment(data.mean, data.std, mean_fill=cfg.w_augment == "crop-mean")
 
 
 class Search:
@@ -132,7 +156,7 @@ class Search:
                                           seed=cfg.split_seed)
         common = dict(device=dist.device, rank=dist.rank, world_size=dist.world_size, drop_last=True)
         self.w_loader = BatchLoader(data.train_images, data.train_labels, cfg.batch_size, indices=w_part,
-                                    transform=Augment(data.mean, data.std), seed=cfg.seed, **common)
+                                    transform=_w_augment(cfg, data), seed=cfg.seed, **common)
         # rewards: held-out images, no augmentation
         self.theta_loader = BatchLoader(data.train_images, data.train_labels, cfg.batch_size, indices=theta_part,
                                         transform=Augment.for_eval(data.mean, data.std), seed=cfg.seed + 1, **common)
@@ -155,6 +179,14 @@ class Search:
         cfg = self.cfg
         return cfg.w_lr_min + 0.5 * (cfg.w_lr - cfg.w_lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs))
 
+    def entropy_at(self, epoch: int) -> float:
+        """lambda at ``epoch``: constant (paper), or a cosine from ``entropy`` to ``entropy_final``."""
+        cfg = self.cfg
+        if cfg.entropy_final is None:
+            return cfg.entropy
+        t = (epoch - cfg.warmup_epochs) / max(cfg.epochs - cfg.warmup_epochs - 1, 1)
+        return cfg.entropy_final + 0.5 * (cfg.entropy - cfg.entropy_final) * (1 + math.cos(math.pi * min(max(t, 0), 1)))
+
     # -- the two phases ----------------------------------------------------------------------
     def train_weights(self) -> dict:
         """One pass over the 40% split (Algorithm 1, lines 3-6)."""
@@ -163,12 +195,17 @@ class Search:
             group["lr"] = lr
         self.supernet.train()
         self.w_loader.set_epoch(self.epoch)
+        queue: list[Genotype] = []  # fair blocks start afresh each epoch, so a resumed run draws the same
         loss_sum = correct = seen = 0.0
         start = time.perf_counter()
         batches = progress(zip(range(self.w_steps), self.w_loader), total=self.w_steps, enabled=self.dist.is_main,
                            desc=f"epoch {self.epoch + 1}/{self.cfg.epochs} w", unit_scale=self.cfg.batch_size)
         for step, (x, y) in batches:
-            beta = self.space.sample(self.rng)
+            if self.cfg.sampler == "fair":
+                queue = queue or self.space.sample_fair_block(self.rng)
+                beta = queue.pop()
+            else:
+                beta = self.space.sample(self.rng)
             logits = self.supernet(x, beta)
             loss = F.cross_entropy(logits, y)
             if not torch.isfinite(loss):
@@ -199,6 +236,7 @@ class Search:
         if self.table is None:
             self.theta_loader.set_epoch(self.epoch)
             batches_iter = iter(self.theta_loader)
+        entropy_weight = self.entropy_at(self.epoch)
         stats = {name: {"reward": [], "advantage": [], "entropy": [], "invalid": 0, "moves": Counter(), "edges": 0}
                  for name in self.policies}
         steps = progress(range(self.theta_steps), total=self.theta_steps, enabled=self.dist.is_main,
@@ -211,12 +249,18 @@ class Search:
                 beta = self.space.sample(self.rng)
                 r_beta = self._score(beta, batches)
                 for name, policy in self.policies.items():
-                    for _ in range(cfg.n):
-                        s = policy.sample(beta, self.policy_gens[name])
-                        r_alpha = self._score(s.alpha, batches)
-                        reward = r_alpha - r_beta
-                        advantage = self.baselines[name].advantage(reward)
-                        losses[name] = losses[name] + reinforce_loss(s.log_prob, s.entropy, advantage, cfg.entropy) / (cfg.m * cfg.n)
+                    if cfg.baseline == "loo":
+                        draws = policy.sample_many(beta, cfg.n, self.policy_gens[name])
+                    else:
+                        draws = [policy.sample(beta, self.policy_gens[name]) for _ in range(cfg.n)]
+                    rewards = [self._score(s.alpha, batches) - r_beta for s in draws]
+                    total = sum(rewards)
+                    for s, reward in zip(draws, rewards):
+                        if cfg.baseline == "loo":  # unbiased: the others' mean does not depend on this draw
+                            advantage = reward - (total - reward) / (cfg.n - 1)
+                        else:
+                            advantage = self.baselines[name].advantage(reward)
+                        losses[name] = losses[name] + reinforce_loss(s.log_prob, s.entropy, advantage, entropy_weight) / (cfg.m * cfg.n)
                         st = stats[name]
                         st["reward"].append(reward)
                         st["advantage"].append(advantage)
@@ -294,7 +338,8 @@ class Search:
         while self.epoch < end:
             start = time.perf_counter()
             weights = self.train_weights() if self.supernet is not None else {}
-            row = {"epoch": self.epoch + 1, **weights, **self.train_policies()}
+            policies = self.train_policies() if self.epoch >= self.cfg.warmup_epochs else {}
+            row = {"epoch": self.epoch + 1, **weights, **policies}
             row["time_s"] = time.perf_counter() - start
             self.epoch += 1
             self.history.append(row)
@@ -333,6 +378,8 @@ def _count_moves(beta, sample, st) -> None:
 
 
 def _epoch_line(row: dict) -> str:
+    if "reward" not in row:  # a warm-up epoch: the supernet alone
+        return f"epoch {row['epoch']}: supernet loss {row['w_loss']:.3f} top1 {row['w_top1']:.1f}%  (warm-up, {row['time_s']:.0f}s)"
     shares = " ".join(f"{m} {100 * row['share_' + m.replace('->', '_to_')]:.0f}%" for m in TRANSITIONS)
     weights = f"supernet loss {row['w_loss']:.3f} top1 {row['w_top1']:.1f}%  " if "w_loss" in row else ""
     return (f"epoch {row['epoch']}: {weights}reward {row['reward']:+.4f} entropy {row['entropy']:.2f}  "

@@ -1,0 +1,152 @@
+"""Whether a supernet deserves trust: its scores of NAS-Bench-201 cells against a table of truths.
+
+A policy trained on supernet rewards can only be as good as the supernet's judgement, so before
+using one, measure that judgement where the truth is known:
+
+- **rank correlation** (Spearman, Kendall) between the supernet's accuracy and the table's over a
+  seeded sample of random connected cells;
+- **pair sign agreement**: for each sampled cell, one random *one-edge legal move* (what a NAT
+  decision is); the share of pairs where the supernet's difference has the sign of the truth's,
+  counted over the pairs whose true difference is at least ``min_diff`` points (closer pairs are
+  within the benchmark's own seed noise).
+
+The probe (which cells, which moves) is drawn without the table; the table is read only to score
+the supernet's answers. Every cell is scored on the same images, so the pairs are compared on
+identical batches and the sign is not blurred by sampling different images.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..arch import nb201
+from ..errors import NatError
+from ..runtime.progress import progress
+
+__all__ = ["FidelityProbe", "make_probe", "score_codes", "rank_correlation", "kendall_tau", "fidelity_report",
+           "format_fidelity"]
+
+
+@dataclass(frozen=True)
+class FidelityProbe:
+    """Codes of the sampled cells, and for each one a one-edge legal move of it (``moves[i]``
+    transforms ``cells[i]``)."""
+
+    cells: tuple[int, ...]
+    moves: tuple[int, ...]
+
+    @property
+    def codes(self) -> list[int]:
+        """Every distinct code to score, in a fixed order."""
+        return sorted(set(self.cells) | set(self.moves))
+
+
+def _one_edge_moves(code: int) -> list[int]:
+    connected = nb201.connected_codes()
+    return [int(c) for c in nb201.legal_codes(code)
+            if c != code and connected[c] and sum(((c // 5 ** k) % 5) != ((code // 5 ** k) % 5) for k in range(6)) == 1]
+
+
+def make_probe(n_cells: int = 200, seed: int = 0) -> FidelityProbe:
+    """``n_cells`` random connected cells (a seeded sample) and one random one-edge legal move of each."""
+    pool = [int(c) for c in np.flatnonzero(nb201.connected_codes())]
+    if not 2 <= n_cells <= len(pool):
+        raise NatError(f"--cells must be between 2 and {len(pool):,}, got {n_cells}")
+    rng = random.Random(seed)
+    cells, moves = [], []
+    for code in rng.sample(pool, n_cells):
+        options = _one_edge_moves(code)
+        if options:  # every connected cell has at least one (its O edges may become skips)
+            cells.append(code)
+            moves.append(rng.choice(options))
+    return FidelityProbe(tuple(cells), tuple(moves))
+
+
+@torch.no_grad()
+def score_codes(supernet: torch.nn.Module, codes: Sequence[int], batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                *, show_progress: bool = False) -> dict[int, tuple[float, float]]:
+    """``{code: (top-1 accuracy in percent, mean cross-entropy)}`` of each cell under the shared
+    weights, on the same ``batches`` (batch statistics, no gradients, as rewards are measured)."""
+    out = {}
+    total = sum(len(y) for _, y in batches)
+    for code in progress(codes, total=len(codes), desc="scoring cells", enabled=show_progress, unit="cell"):
+        genotype = nb201.to_genotype(nb201.decode(code))
+        correct, loss = 0, 0.0
+        for x, y in batches:
+            logits = supernet(x, genotype)
+            correct += (logits.argmax(1) == y).sum().item()
+            loss += F.cross_entropy(logits, y, reduction="sum").item()
+        out[code] = (100.0 * correct / total, loss / total)
+    return out
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n with ties given their average rank."""
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=float)
+    ranks[order] = np.arange(1, len(x) + 1)
+    for value in np.unique(x):
+        tied = x == value
+        if tied.sum() > 1:
+            ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def rank_correlation(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman's rho: the Pearson correlation of the (tie-averaged) ranks; 0 if either is constant."""
+    ra, rb = _ranks(np.asarray(a, dtype=float)), _ranks(np.asarray(b, dtype=float))
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
+    return float((ra * rb).sum() / denom) if denom > 0 else 0.0
+
+
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
+    """Kendall's tau-b (ties in either ranking handled); 0 if either is constant."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    da = np.sign(a[:, None] - a[None, :])
+    db = np.sign(b[:, None] - b[None, :])
+    iu = np.triu_indices(len(a), 1)
+    da, db = da[iu], db[iu]
+    denom = np.sqrt((da != 0).sum() * (db != 0).sum())
+    return float((da * db).sum() / denom) if denom > 0 else 0.0
+
+
+def fidelity_report(scores: dict[int, tuple[float, float]], probe: FidelityProbe, truth: np.ndarray, *,
+                    min_diff: float = 0.5) -> dict:
+    """Correlations over the probe's cells and sign agreement over its moves, for the supernet's
+    accuracy and for its (negated) loss. ``truth[code]`` is the table's value in percent."""
+    cells = list(probe.cells)
+    true = truth[cells]
+    report: dict = {"cells": len(cells), "min_diff": min_diff}
+    for name, index, sign in (("acc", 0, 1.0), ("loss", 1, -1.0)):
+        est = np.array([sign * scores[c][index] for c in cells])
+        report[f"spearman_{name}"] = rank_correlation(est, true)
+        report[f"kendall_{name}"] = kendall_tau(est, true)
+        true_diff = np.array([truth[m] - truth[c] for c, m in zip(probe.cells, probe.moves)])
+        est_diff = np.array([sign * (scores[m][index] - scores[c][index]) for c, m in zip(probe.cells, probe.moves)])
+        clear = np.abs(true_diff) >= min_diff
+        agree = np.sign(est_diff[clear]) == np.sign(true_diff[clear])
+        report[f"pair_agreement_{name}"] = float(agree.mean()) if clear.any() else None
+        report["pairs"] = int(clear.sum())
+    accs = np.array([scores[c][0] for c in cells])
+    report["mean_supernet_acc"] = float(accs.mean())
+    report["supernet_acc_quartiles"] = [float(q) for q in np.percentile(accs, [25, 50, 75])]
+    return report
+
+
+def format_fidelity(r: dict) -> str:
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    return "\n".join([
+        f"supernet fidelity against the table: {r['cells']} random connected cells, {r['pairs']} one-edge moves "
+        f"whose true difference is at least {r['min_diff']} points",
+        f"{'score':<22}{'Spearman':>10}{'Kendall':>10}{'pair sign agreement':>22}",
+        f"{'supernet accuracy':<22}{r['spearman_acc']:>10.3f}{r['kendall_acc']:>10.3f}{pct(r['pair_agreement_acc']):>22}",
+        f"{'supernet -loss':<22}{r['spearman_loss']:>10.3f}{r['kendall_loss']:>10.3f}{pct(r['pair_agreement_loss']):>22}",
+        f"mean supernet accuracy of the cells: {r['mean_supernet_acc']:.2f}%  (a coin agrees on 50% of pairs)",
+    ])
