@@ -1,13 +1,14 @@
-"""Policies pi(alpha | beta): GCN (the paper's), LSTM and random (its baselines)."""
+"""Policies pi(alpha | beta): GCN (the paper's), an edge-conditioned GCN, LSTM and random (baselines)."""
 
 from .base import OP_VOCAB, CellTensors, Policy, Sample, encode_cell
+from .egcn import EdgeGCNPolicy
 from .gcn import GCNPolicy
 from .lstm import LSTMPolicy
 from .random import RandomPolicy
 
-POLICIES = {"gcn": GCNPolicy, "lstm": LSTMPolicy, "random": RandomPolicy}
+POLICIES = {"gcn": GCNPolicy, "egcn": EdgeGCNPolicy, "lstm": LSTMPolicy, "random": RandomPolicy}
 
-__all__ = ["OP_VOCAB", "CellTensors", "Policy", "Sample", "encode_cell", "GCNPolicy", "LSTMPolicy",
+__all__ = ["OP_VOCAB", "CellTensors", "Policy", "Sample", "encode_cell", "GCNPolicy", "EdgeGCNPolicy", "LSTMPolicy",
            "RandomPolicy", "POLICIES", "make_policy"]
 
 

@@ -103,6 +103,11 @@ PRESETS: dict[str, dict] = {
     # The supernet, too, gets far fewer steps than in the paper, hence its larger learning rate.
     "small": {"channels": 8, "layers": 5, "subset": 10000, "batch_size": 64, "epochs": 20, "reward_batches": 2,
               "theta_lr": 3e-3, "w_lr": 0.05},
+    # The policy learner with table rewards (nb201): many samples per input compared with each other
+    # (leave-one-out baseline), and an entropy bonus that decays, so the policy explores long enough to
+    # find context-dependent moves before it commits.
+    "nb201-learner": {"space": "nb201", "policy": "egcn", "m": 8, "n": 8, "baseline": "loo", "theta_lr": 1e-3, "entropy": 0.01,
+                      "entropy_final": 0.001, "epochs": 10, "theta_steps": 100},
     # NAS-Bench-201 on a 2-core CPU in an hour: a small, low-resolution proxy of the benchmark's
     # network (C=16, one cell per stage, 16x16 inputs) trained for many more steps.
     "nb201-cpu": {"space": "nb201", "channels": 16, "layers": 3, "resolution": 16, "batch_size": 64,
