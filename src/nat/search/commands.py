@@ -160,7 +160,7 @@ def cmd_transform(args) -> int:
                           "changed": result.changed, "method": result.method, "transformer": transformer.source,
                           "cost_before": result.cost_before.as_dict(), "cost_after": result.cost_after.as_dict(),
                           "size": size,
-                          "candidates": result.candidates, "notes": result.notes}, indent=1))
+                          "candidates": result.candidates, "notes": result.notes, "input_won": result.input_won}, indent=1))
         return 0
     print(f"{label}: {result.method} with {transformer.source}")
     if not result.changed:

@@ -118,6 +118,7 @@ class TransformResult:
     cost_after: Cost
     candidates: list[dict]   # every distinct candidate: its log-prob, score, and why it was dropped
     notes: list[str]
+    input_won: bool = False  # Sampling with supernet scores: the input scored at least as high as every candidate
 
     @property
     def changed(self) -> list[dict]:
@@ -179,14 +180,24 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
             if supernet is not None:
                 for e in usable:
                     e["score"] = accuracy(supernet, e["genotype"], batches)
+                # the input is always a candidate: Sampling never returns a cell its own supernet
+                # scores below the input
+                input_score = accuracy(supernet, beta, batches)
         if usable[0]["score"] is None:
             notes.append("no supernet scoring (give --transformer RUN_DIR and --select-on DATA): "
                          "kept the most probable candidate")
+    input_won = False
     if not usable:
         notes.append("no candidate was legal and no costlier: the input is returned unchanged")
         best = beta
     else:
         key = (lambda e: (e["score"], e["log_prob"])) if usable[0]["score"] is not None else (lambda e: e["log_prob"])
-        best = max(usable, key=key)["genotype"]
+        top = max(usable, key=key)
+        best = top["genotype"]
+        if top["score"] is not None and input_score >= top["score"] and best != beta:
+            input_won = True
+            best = beta
+            notes.append(f"the input won: the supernet scores it {100 * input_score:.2f}%, at least as high as the "
+                         f"best candidate ({100 * top['score']:.2f}%); returned unchanged")
     table = [{k: v for k, v in e.items() if k != "genotype"} for e in seen.values()]
-    return TransformResult(beta, best, method, before, cost(best), table, notes)
+    return TransformResult(beta, best, method, before, cost(best), table, notes, input_won)

@@ -1,0 +1,212 @@
+"""What makes NAT's transformations really improve cells: honest scoring batches, the fidelity
+probe, the edge-conditioned policy, the leave-one-out learner, fair sampling, the low-resolution
+supernet proxy, and Sampling that never returns a cell scored below its input."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nat.arch import nb201
+from nat.arch.genotype import Genotype
+from nat.arch.rules import is_legal_transformation
+from nat.arch.space import SPACES
+from nat.bench import fixture
+from nat.bench.fidelity import fidelity_report, kendall_tau, make_probe, rank_correlation
+from nat.cli import main
+from nat.data.augment import random_crop
+from nat.nn.nb201 import NB201CostModel
+from nat.policy import EdgeGCNPolicy, GCNPolicy
+from nat.search.config import PRESETS, SearchConfig
+from nat.search.supernet import SupernetConfig
+from nat.search.supernet_nb201 import NB201Supernet
+from nat.search.trainer import run_search, scoring_batches
+from nat.search.transform import Transformer, transform
+
+REAL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.tar.gz"
+EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+# -- scoring batches ------------------------------------------------------------------------------
+def test_scoring_batches_sample_every_class_of_a_class_sorted_set():
+    # image folders are read class by class; the first N images would all be one class
+    labels = np.repeat(np.arange(10), 100)
+    images = np.zeros((1000, 4, 4, 3), dtype=np.uint8)
+    batches = scoring_batches(images, labels, np.arange(1000), 200, (0.5,) * 3, (0.25,) * 3, batch=64)
+    seen = torch.cat([y for _, y in batches])
+    assert len(seen) == 200 and len(set(seen.tolist())) == 10
+    again = scoring_batches(images, labels, np.arange(1000), 200, (0.5,) * 3, (0.25,) * 3, batch=64)
+    assert torch.equal(seen, torch.cat([y for _, y in again]))  # a function of the seed
+    assert [len(y) for _, y in batches] == [64, 64, 64, 8]
+
+
+def test_crop_padding_with_the_mean_colour():
+    images = torch.full((2, 4, 4, 3), 200, dtype=torch.uint8)
+    out = random_crop(images, 2, torch.Generator().manual_seed(0), fill=(10, 20, 30))
+    border = (out != 200).any(dim=-1)
+    assert border.any()
+    assert (out[border] == torch.tensor([10, 20, 30], dtype=torch.uint8)).all()
+
+
+# -- the fidelity probe ---------------------------------------------------------------------------
+def test_rank_correlations_by_hand():
+    a, b = [1, 2, 3, 4, 5], [2, 1, 4, 3, 5]
+    # Spearman without ties: 1 - 6 sum(d^2) / (n (n^2 - 1)) = 1 - 6 * 4 / 120
+    assert rank_correlation(a, b) == pytest.approx(0.8)
+    # Kendall: 10 pairs, 2 discordant -> (8 - 2) / 10
+    assert kendall_tau(a, b) == pytest.approx(0.6)
+    assert rank_correlation(a, a[::-1]) == pytest.approx(-1.0)
+    assert rank_correlation([1, 1, 1], [1, 2, 3]) == 0.0
+
+
+def test_probe_moves_are_one_edge_legal_and_connected():
+    probe = make_probe(50, seed=3)
+    connected = nb201.connected_codes()
+    assert len(probe.cells) == len(probe.moves) == 50
+    for c, m in zip(probe.cells, probe.moves):
+        a, b = nb201.decode(c), nb201.decode(m)
+        assert sum(x != y for x, y in zip(a, b)) == 1 and connected[m]
+        assert is_legal_transformation(nb201.to_genotype(a), nb201.to_genotype(b))
+    assert make_probe(50, seed=3) == probe
+
+
+def test_fidelity_of_a_perfect_and_of_an_inverted_scorer():
+    truth = np.array([fixture.accuracy(nb201.decode(c)) for c in range(nb201.N_CELLS)])
+    probe = make_probe(80, seed=0)
+    perfect = {c: (truth[c], -truth[c]) for c in probe.codes}  # acc, loss (lower is better)
+    r = fidelity_report(perfect, probe, truth, min_diff=0.5)
+    assert r["spearman_acc"] == pytest.approx(1) and r["spearman_loss"] == pytest.approx(1)
+    assert r["pair_agreement_acc"] == 1.0 and r["pairs"] > 0
+    inverted = {c: (-truth[c], truth[c]) for c in probe.codes}
+    r = fidelity_report(inverted, probe, truth)
+    assert r["spearman_acc"] == pytest.approx(-1) and r["pair_agreement_loss"] == 0.0
+
+
+@pytest.mark.skipif(not REAL_ARCHIVE.exists(), reason="the real CIFAR-10 archive is not beside the project")
+def test_bench_fidelity_command(capsys, tmp_path):
+    from nat.data import load_dataset
+    data = load_dataset(REAL_ARCHIVE, progress=False)
+    cfg = SearchConfig(space="nb201", channels=4, layers=3, resolution=16, batch_size=16, epochs=2, warmup_epochs=1,
+                       subset=400, w_steps=2, theta_steps=1, policy="egcn", device="cpu")
+    run_search(cfg, data, tmp_path / "run")
+    table = fixture.write_fixture_table(tmp_path / "t.csv")
+    capsys.readouterr()
+    code = main(["bench", "--table", str(table), "--metric", "test_acc", "--transformer", str(tmp_path / "run"),
+                 "--fidelity", str(REAL_ARCHIVE), "--cells", "12", "--images", "32", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["cells"] == 12 and out["images"] == 32
+    assert -1 <= out["spearman_acc"] <= 1 and -1 <= out["kendall_loss"] <= 1
+    code = main(["bench", "--table", str(table), "--metric", "test_acc", "--transformer", str(tmp_path / "run"),
+                 "--fidelity", str(REAL_ARCHIVE), "--cells", "12", "--images", "32"])
+    assert code == 0 and "pair sign agreement" in capsys.readouterr().out
+
+
+# -- the supernet proxy and the samplers ----------------------------------------------------------
+def test_low_resolution_supernet_equals_feeding_pooled_images():
+    torch.manual_seed(0)
+    cfg = SupernetConfig(SPACES["nb201"].ops, channels=4, layers=3, input_size=16)
+    net = NB201Supernet(cfg)
+    full = NB201Supernet(SupernetConfig(SPACES["nb201"].ops, channels=4, layers=3))
+    full.load_state_dict(net.state_dict())
+    x = torch.randn(4, 3, 32, 32)
+    g = nb201.genotype_from_string(EXAMPLE)
+    assert torch.allclose(net(x, g), full(torch.nn.functional.avg_pool2d(x, 2), g), atol=1e-5)
+
+
+@pytest.mark.parametrize("space", ["darts", "nb201"])
+def test_fair_blocks_give_every_op_of_every_slot_equal_turns(space):
+    sp = SPACES[space]
+    ops = sp.sample_ops or tuple(o for o in sp.ops if o != "null")
+    rng = random.Random(0)
+    fair_blocks = 0
+    for _ in range(20):
+        block = sp.sample_fair_block(rng)
+        assert len(block) == len(ops) and all(sp.contains(g) for g in block)
+        slots = [[e.op for e in g.normal.edges] for g in block]
+        if all(sorted(col) == sorted(ops) for col in zip(*slots)):
+            fair_blocks += 1
+    assert fair_blocks >= 10  # only blocks where a permutation disconnected a cell are not exact
+
+
+def test_config_refuses_a_loo_baseline_with_one_sample():
+    with pytest.raises(ValueError, match="n >= 2"):
+        SearchConfig(baseline="loo", n=1)
+    with pytest.raises(ValueError, match="sampler"):
+        SearchConfig(sampler="greedy")
+
+
+# -- the edge-conditioned policy ------------------------------------------------------------------
+def _cell(ops):
+    return nb201.to_genotype(ops)
+
+
+def test_egcn_sees_which_op_travels_along_which_edge():
+    # node 3 of both cells gets one conv and one skip; they differ in which edge holds which.
+    # The paper's GCN sees only the mean of a node's incoming ops there; the edge-conditioned one
+    # must tell them apart on an edge whose own op is the same in both.
+    a = _cell(("nor_conv_3x3", "nor_conv_3x3", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "skip_connect"))
+    b = _cell(("nor_conv_3x3", "skip_connect", "nor_conv_3x3", "avg_pool_3x3", "nor_conv_1x1", "skip_connect"))
+    torch.manual_seed(0)
+    policy = EdgeGCNPolicy()
+    policy.cell_types = SPACES["nb201"].cell_types
+    za, zb = policy.logits(a)["normal"], policy.logits(b)["normal"]
+    assert not torch.allclose(za[3], zb[3])  # edge 3 holds avg_pool in both
+
+
+def test_egcn_samples_are_legal_and_its_gradient_flows():
+    torch.manual_seed(0)
+    policy = EdgeGCNPolicy()
+    beta = SPACES["darts"].sample(random.Random(1))
+    draws = policy.sample_many(beta, 5, torch.Generator().manual_seed(0))
+    assert len(draws) == 5
+    for d in draws:
+        assert d.alpha is None or is_legal_transformation(beta, d.alpha)
+    sum(d.log_prob for d in draws).backward()
+    assert all(p.grad is not None for p in policy.head.parameters())
+
+
+def test_learner_preset_learns_the_fixture(tmp_path):
+    table = fixture.write_fixture_table(tmp_path / "t.csv")
+    cfg = SearchConfig(**{**PRESETS["nb201-learner"], "reward": f"table:{table}", "reward_metric": "valid_acc",
+                          "epochs": 3, "theta_steps": 40, "device": "cpu"})
+    run_search(cfg, None, tmp_path / "run")
+    history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert history[-1]["reward"] > history[0]["reward"]  # the policy's transformations got better
+
+
+# -- Sampling never returns a cell scored below its input -----------------------------------------
+class _PrefersInput(nn.Module):
+    """A stand-in supernet: perfect on its favourite genotype, at chance on any other."""
+
+    def __init__(self, favourite: Genotype) -> None:
+        super().__init__()
+        self.favourite = favourite
+
+    def check(self, genotype):
+        return None
+
+    def forward(self, x, genotype):
+        y = x[:, 0, 0, 0].long()
+        logits = torch.zeros(len(x), 10)
+        if genotype == self.favourite:
+            logits[torch.arange(len(x)), y] = 1.0
+        return logits
+
+
+def test_sampling_returns_the_input_when_it_scores_best():
+    beta = nb201.genotype_from_string(EXAMPLE)
+    policy = GCNPolicy()
+    policy.cell_types = SPACES["nb201"].cell_types
+    t = Transformer(policy, "nb201", "test", _PrefersInput(beta))
+    x = torch.zeros(20, 3, 2, 2)
+    x[:, 0, 0, 0] = torch.arange(20) % 10
+    batches = [(x, torch.arange(20) % 10)]
+    result = transform(beta, t, candidates=8, batches=batches, cost_fn=NB201CostModel())
+    assert result.genotype == beta and result.input_won
+    assert any("input won" in n for n in result.notes)
