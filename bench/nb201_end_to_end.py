@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=256)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, help="score only the first N connected cells (smoke tests of this script)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -64,7 +65,7 @@ def main() -> None:
     start = time.perf_counter()
     if not scores_csv.exists():
         batches = _selection_batches(run, args.data, args.images)
-        connected = [int(c) for c in np.flatnonzero(nb201.connected_codes())]
+        connected = [int(c) for c in np.flatnonzero(nb201.connected_codes())][:args.limit]
         scores = score_codes(run.supernet, connected, batches, show_progress=True)
         lines = ["arch,supernet_acc,supernet_fit"]
         for code, text in enumerate(nb201.all_strings()):
