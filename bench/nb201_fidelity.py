@@ -84,7 +84,8 @@ def main() -> None:
     while search.epoch < cfg.epochs:
         start = time.perf_counter()
         row = {"epoch": search.epoch + 1, **search.train_weights()}
-        trained_s += time.perf_counter() - start
+        row["time_s"] = time.perf_counter() - start
+        trained_s += row["time_s"]
         search.epoch += 1
         search.history.append(row)
         last = search.epoch == cfg.epochs or (args.max_minutes and trained_s / 60 >= args.max_minutes)

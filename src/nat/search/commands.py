@@ -32,7 +32,8 @@ def register(sub) -> None:
     p.add_argument("--metric", metavar="COLUMN", help="with a table reward: the table's column (default: its only one)")
     p.add_argument("--theta-steps", type=int, help="policy steps per epoch (default: a pass over the 60%% split; "
                                                    "100 with a table reward)")
-    p.add_argument("--policy", help="gcn, lstm, random, or several trained side by side: gcn,lstm,random")
+    p.add_argument("--policy", help="gcn (the paper's), egcn (edge-conditioned), lstm, random, or several trained "
+                                     "side by side: gcn,lstm,random")
     p.add_argument("--channels", "-C", type=int)
     p.add_argument("--layers", "-L", type=int)
     p.add_argument("--epochs", type=int)
