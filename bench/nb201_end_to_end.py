@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from nb201_learner import greedy_codes, oracle_values  # noqa: E402
+from nb201_learner import greedy_codes, oracle_mean_gain  # noqa: E402
 
 from nat.arch import nb201  # noqa: E402
 from nat.bench.fidelity import score_codes  # noqa: E402
@@ -77,7 +77,7 @@ def main() -> None:
     truth = load_table(args.table)
     values = truth.values * (100.0 / truth.scale)
     connected = np.flatnonzero(nb201.connected_codes())
-    oracle_gain = float(np.mean(oracle_values(values)[connected] - values[connected]))
+    oracle_gain = oracle_mean_gain(truth)
     rows = []
     for seed in args.seeds:
         cfg = SearchConfig(**{**PRESETS["nb201-learner"], "reward": f"table:{scores_csv}",

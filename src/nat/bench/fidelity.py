@@ -123,17 +123,17 @@ def fidelity_report(scores: dict[int, tuple[float, float]], probe: FidelityProbe
     accuracy and for its (negated) loss. ``truth[code]`` is the table's value in percent."""
     cells = list(probe.cells)
     true = truth[cells]
-    report: dict = {"cells": len(cells), "min_diff": min_diff}
+    pairs = list(zip(probe.cells, probe.moves))
+    true_diff = np.array([truth[m] - truth[c] for c, m in pairs])
+    clear = np.abs(true_diff) >= min_diff
+    report: dict = {"cells": len(cells), "min_diff": min_diff, "pairs": int(clear.sum())}
     for name, index, sign in (("acc", 0, 1.0), ("loss", 1, -1.0)):
         est = np.array([sign * scores[c][index] for c in cells])
         report[f"spearman_{name}"] = rank_correlation(est, true)
         report[f"kendall_{name}"] = kendall_tau(est, true)
-        true_diff = np.array([truth[m] - truth[c] for c, m in zip(probe.cells, probe.moves)])
-        est_diff = np.array([sign * (scores[m][index] - scores[c][index]) for c, m in zip(probe.cells, probe.moves)])
-        clear = np.abs(true_diff) >= min_diff
+        est_diff = np.array([sign * (scores[m][index] - scores[c][index]) for c, m in pairs])
         agree = np.sign(est_diff[clear]) == np.sign(true_diff[clear])
         report[f"pair_agreement_{name}"] = float(agree.mean()) if clear.any() else None
-        report["pairs"] = int(clear.sum())
     accs = np.array([scores[c][0] for c in cells])
     report["mean_supernet_acc"] = float(accs.mean())
     report["supernet_acc_quartiles"] = [float(q) for q in np.percentile(accs, [25, 50, 75])]

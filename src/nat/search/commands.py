@@ -196,13 +196,13 @@ def cmd_compare(args) -> int:
     data = load_dataset(args.data)
     score = scoring_batches(data.test_images, data.test_labels, range(len(data.test_images)), args.subset,
                             data.mean, data.std)
-    images = range(sum(len(y) for _, y in score))
+    n_scored = sum(len(y) for _, y in score)
     cfg = NetworkConfig(args.dataset or "cifar10", args.channels, args.layers).resolved()
     rows = compare_policies(args.transformer, archs, select_batches=select, score_batches=score,
                             candidates=args.candidates, cost_config=cfg, seed=args.seed)
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
     else:
-        print(f"supernet top-1 on {len(images)} test images; costs at {cfg.dataset}, C={cfg.channels}, L={cfg.layers}\n")
+        print(f"supernet top-1 on {n_scored} test images; costs at {cfg.dataset}, C={cfg.channels}, L={cfg.layers}\n")
         print(format_table(rows))
     return 0

@@ -26,7 +26,7 @@ from ..arch.genotype import Cell, Genotype
 from ..errors import NatError
 from ..ops import NULL, build_op
 
-__all__ = ["SupernetConfig", "Supernet", "Slots", "untracked", "downsample"]
+__all__ = ["SupernetConfig", "Supernet", "Slots", "untracked", "downsample", "to_channels_last"]
 
 Slots = tuple[torch.Tensor, tuple[int, ...]]  # a concatenation of node outputs and their slot ids
 
@@ -60,6 +60,14 @@ def downsample(x: torch.Tensor, size: int | None) -> torch.Tensor:
     if size is None or x.shape[-1] == size:
         return x
     return F.adaptive_avg_pool2d(x, size)
+
+
+def to_channels_last(module: nn.Module) -> None:
+    """Put ``module``'s 4-D weights in NHWC memory (call before creating optimisers); its forward
+    must turn inputs channels-last too."""
+    for p in module.parameters():
+        if p.dim() == 4:
+            p.data = p.data.contiguous(memory_format=torch.channels_last)
 
 
 def _bn(c: int) -> nn.BatchNorm2d:
@@ -175,9 +183,7 @@ class Supernet(nn.Module):
         Call before creating optimisers. Only 4-D weights change layout; the thin 1x1 weights
         are sliced per call and stay as they are."""
         self.memory_format = torch.channels_last
-        for p in self.parameters():
-            if p.dim() == 4:
-                p.data = p.data.contiguous(memory_format=torch.channels_last)
+        to_channels_last(self)
         return self
 
     def check(self, genotype: Genotype) -> None:

@@ -20,7 +20,7 @@ from ..arch.space import get_space
 from ..errors import GenotypeError, NatError
 from ..nn.nb201 import ResidualBlock, stage_layout
 from ..ops import NULL, build_op
-from .supernet import SupernetConfig, _bn, downsample, untracked
+from .supernet import SupernetConfig, _bn, downsample, to_channels_last, untracked
 
 __all__ = ["NB201Supernet"]
 
@@ -74,9 +74,7 @@ class NB201Supernet(nn.Module):
     def use_channels_last(self) -> "NB201Supernet":
         """Run in NHWC (faster convolutions at CIFAR sizes on CPU); call before creating optimisers."""
         self.memory_format = torch.channels_last
-        for p in self.parameters():
-            if p.dim() == 4:
-                p.data = p.data.contiguous(memory_format=torch.channels_last)
+        to_channels_last(self)
         return self
 
     def check(self, genotype: Genotype) -> None:

@@ -27,6 +27,7 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -81,7 +82,6 @@ def scoring_batches(images, labels, indices, count: int | None, mean, std, *, ba
     A *random* sample, never the first ``count``: data sets stored class by class (image folders)
     would otherwise give batches of one class, whose batch statistics make every architecture
     score near chance."""
-    import numpy as np
     indices = np.asarray(indices)
     picked = indices[np.random.default_rng(seed).permutation(len(indices))[:count]]
     norm = Augment.for_eval(mean, std)

@@ -182,7 +182,8 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
                     e["score"] = accuracy(supernet, e["genotype"], batches)
                 # the input is always a candidate: Sampling never returns a cell its own supernet
                 # scores below the input
-                input_score = accuracy(supernet, beta, batches)
+                input_score = seen[beta]["score"] if seen.get(beta, {}).get("score") is not None \
+                    else accuracy(supernet, beta, batches)
         if usable[0]["score"] is None:
             notes.append("no supernet scoring (give --transformer RUN_DIR and --select-on DATA): "
                          "kept the most probable candidate")
