@@ -9,8 +9,14 @@
 3. For each seed trains the policy (`nb201-learner` preset: edge-conditioned GCN, leave-one-out
    baseline) with those scores as rewards: Algorithm 1's theta phase against a frozen supernet,
    every reward a cache look-up.
-4. Only then reads the truth table: each connected cell's greedy transformation, its true gain,
-   the share of the oracle's gain, and the shares of cells improved / worsened.
+4. Selection, as `nat transform --candidates K --select-on` does: for each connected cell the
+   greedy transformation and ``--candidates`` samples of the policy, with the input itself
+   counted, ranked by the supernet's score; a change is kept only if it beats the input by
+   ``--margin`` points of the score.
+5. Only then reads the truth table: each connected cell's greedy and selected transformations,
+   their true gains, the share of the oracle's gain, and the shares of cells improved / worsened.
+   For reference it also judges the supernet's own best legal transformation of every cell (what
+   a perfect learner of this reward would return).
 
     python bench/nb201_end_to_end.py --run runs/fid --data ../shared/data/cifar10-jpg.tar.gz \\
         --table ../shared/nb201/cifar10-200ep.csv --out runs/e2e
@@ -27,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,6 +49,45 @@ from nat.search.trainer import run_search  # noqa: E402
 from nat.search.transform import load_transformer  # noqa: E402
 
 
+def summarise(result: dict[int, int], values: np.ndarray, connected: np.ndarray, oracle_gain: float) -> dict:
+    """True gain of a transformation of every connected cell: mean, share of the oracle's, and how many changed."""
+    gains = np.array([values[result[c]] - values[c] for c in connected])
+    return {"mean_gain": float(gains.mean()), "share_of_oracle": float(gains.mean() / oracle_gain),
+            "improved": float((gains > 1e-9).mean()), "worsened": float((gains < -1e-9).mean()),
+            "changed": float(np.mean([result[c] != c for c in connected]))}
+
+
+@torch.no_grad()
+def selected_codes(policy, score: np.ndarray, greedy: dict[int, int], candidates: int, margin: float,
+                   seed: int) -> dict[int, int]:
+    """Per connected cell: the best-scored of its input, its greedy transformation and ``candidates``
+    policy samples; a change is taken only when it scores ``margin`` above the input."""
+    gen = torch.Generator().manual_seed(seed)
+    connected = nb201.connected_codes()
+    out = {}
+    for code, best in greedy.items():
+        pool = {best}
+        if candidates:
+            for s in policy.sample_many(nb201.to_genotype(nb201.decode(code)), candidates, gen):
+                if s.alpha is not None:
+                    pool.add(nb201.encode(s.alpha))
+        pool = [c for c in pool if connected[c]]
+        top = max(pool, key=lambda c: score[c]) if pool else code
+        out[code] = top if score[top] >= score[code] + margin else code
+    return out
+
+
+def supernet_best(score: np.ndarray, codes: np.ndarray) -> dict[int, int]:
+    """The supernet's own best legal, connected transformation of each cell (the input counted)."""
+    connected = nb201.connected_codes()
+    out = {}
+    for code in codes:
+        legal = nb201.legal_codes(int(code))
+        legal = legal[connected[legal]]
+        out[int(code)] = int(legal[np.argmax(score[legal])])
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, help="nb201 search run folder holding the trained supernet")
@@ -51,6 +97,11 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=256)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--metric", default="supernet_fit", choices=("supernet_fit", "supernet_acc"),
+                    help="the supernet score the policy is trained on and candidates are ranked by")
+    ap.add_argument("--candidates", type=int, default=8, help="policy samples per cell at selection")
+    ap.add_argument("--margin", type=float, default=0.0, help="score points a change must gain over the input")
+    ap.add_argument("--config", help="YAML with SearchConfig fields over the nb201-learner preset")
     ap.add_argument("--limit", type=int, help="score only the first N connected cells (smoke tests of this script)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -74,33 +125,45 @@ def main() -> None:
         scores_csv.write_text("\n".join(lines) + "\n")
     scoring_minutes = (time.perf_counter() - start) / 60
 
+    fields = {**PRESETS["nb201-learner"], **(yaml.safe_load(Path(args.config).read_text()) if args.config else {})}
+    score = load_table(scores_csv, args.metric)
+    score = score.values * (100.0 / score.scale)
+    connected = np.flatnonzero(nb201.connected_codes())
+    reference = supernet_best(score, connected)  # computed before the truth is read
     truth = load_table(args.table)
     values = truth.values * (100.0 / truth.scale)
-    connected = np.flatnonzero(nb201.connected_codes())
     oracle_gain = oracle_mean_gain(truth)
     rows = []
     for seed in args.seeds:
-        cfg = SearchConfig(**{**PRESETS["nb201-learner"], "reward": f"table:{scores_csv}",
-                              "reward_metric": "supernet_fit", "seed": seed})
+        cfg = SearchConfig(**{**fields, "reward": f"table:{scores_csv}", "reward_metric": args.metric, "seed": seed})
         folder = out / f"seed{seed}"
         start = time.perf_counter()
         run_search(cfg, None, folder)
         policy_minutes = (time.perf_counter() - start) / 60
-        result = greedy_codes(load_transformer(folder, here).policy)
-        gains = np.array([values[result[c]] - values[c] for c in connected])
-        row = {"seed": seed, "mean_gain": float(gains.mean()), "share_of_oracle": float(gains.mean() / oracle_gain),
-               "improved": float((gains > 1e-9).mean()), "worsened": float((gains < -1e-9).mean()),
-               "policy_minutes": policy_minutes}
+        policy = load_transformer(folder, here).policy
+        greedy = greedy_codes(policy)
+        start = time.perf_counter()
+        chosen = selected_codes(policy, score, greedy, args.candidates, args.margin, seed)
+        selection_minutes = (time.perf_counter() - start) / 60
+        row = {"seed": seed, **summarise(greedy, values, connected, oracle_gain),
+               "selected": summarise(chosen, values, connected, oracle_gain),
+               "policy_minutes": policy_minutes, "selection_minutes": selection_minutes}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    summary = {"run": args.run, "images": args.images, "supernet_train_minutes": supernet_minutes,
+    summary = {"run": args.run, "images": args.images, "metric": args.metric, "candidates": args.candidates,
+               "margin": args.margin, "supernet_train_minutes": supernet_minutes,
                "scoring_minutes": scoring_minutes, "oracle_gain": oracle_gain,
-               "mean_gain": float(np.mean([r["mean_gain"] for r in rows])), "seeds": rows}
+               "mean_gain": float(np.mean([r["mean_gain"] for r in rows])),
+               "selected_mean_gain": float(np.mean([r["selected"]["mean_gain"] for r in rows])),
+               "supernet_best": summarise(reference, values, connected, oracle_gain), "seeds": rows,
+               "config": fields}
     (out / "end_to_end.json").write_text(json.dumps(summary, indent=1))
     print(f"supernet {supernet_minutes:.1f} min + scoring {scoring_minutes:.1f} min + policy "
           f"{np.mean([r['policy_minutes'] for r in rows]):.1f} min per seed; mean true gain "
-          f"{summary['mean_gain']:+.3f} (oracle +{oracle_gain:.3f}), worsened "
-          f"{100 * np.mean([r['worsened'] for r in rows]):.1f}% of cells")
+          f"{summary['mean_gain']:+.3f} greedy, worsened {100 * np.mean([r['worsened'] for r in rows]):.1f}% of cells; "
+          f"{summary['selected_mean_gain']:+.3f} selected, worsened "
+          f"{100 * np.mean([r['selected']['worsened'] for r in rows]):.1f}% (oracle +{oracle_gain:.3f}; the "
+          f"supernet's own best {summary['supernet_best']['mean_gain']:+.3f})")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Trains the nb201 supernet of a search recipe (``nat search``'s own trainer, warm
 policy steps) on the real CIFAR-10, and after every ``--eval-every`` epochs scores a fixed probe
 (``--cells`` random connected cells and one one-edge legal move of each, drawn without the
 table) on the same held-out images, then reports Spearman / Kendall and pair sign agreement
-against the table. Training minutes exclude the scoring passes. The run folder is an ordinary
+against the table, and checkpoints the run. Training minutes exclude the scoring passes. The run folder is an ordinary
 `nat search` folder (usable by `nat bench --fidelity`, `nat bench`, `nat transform`), plus
 ``fidelity.jsonl`` and ``fidelity.svg``.
 
@@ -102,6 +102,7 @@ def main() -> None:
                   f"spearman acc {rep['spearman_acc']:+.3f} loss {rep['spearman_loss']:+.3f}  "
                   f"pairs acc {100 * (rep['pair_agreement_acc'] or 0):.1f}% loss {100 * (rep['pair_agreement_loss'] or 0):.1f}%"
                   f"  (mean cell acc {rep['mean_supernet_acc']:.1f}%)", flush=True)
+            search.save()  # keep the supernet at every point, so a stopped run still leaves one to use
         if last:
             break
     search.save()

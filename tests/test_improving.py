@@ -5,6 +5,7 @@ supernet proxy, and Sampling that never returns a cell scored below its input.""
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 
@@ -21,9 +22,12 @@ from nat.bench import fixture
 from nat.bench.fidelity import fidelity_report, kendall_tau, make_probe, rank_correlation
 from nat.cli import main
 from nat.data.augment import random_crop
+from nat.errors import NatError
 from nat.nn.nb201 import NB201CostModel
 from nat.policy import EdgeGCNPolicy, GCNPolicy
 from nat.search.config import PRESETS, SearchConfig
+from nat.search.reinforce import leave_one_out_advantages
+from nat.search.rewards import accuracy, fit
 from nat.search.supernet import SupernetConfig
 from nat.search.supernet_nb201 import NB201Supernet
 from nat.search.trainer import run_search, scoring_batches
@@ -137,8 +141,34 @@ def test_fair_blocks_give_every_op_of_every_slot_equal_turns(space):
 def test_config_refuses_a_loo_baseline_with_one_sample():
     with pytest.raises(ValueError, match="n >= 2"):
         SearchConfig(baseline="loo", n=1)
+    with pytest.raises(ValueError, match="needs baseline 'loo'"):
+        SearchConfig(advantage_scale="std")
+    with pytest.raises(ValueError, match="advantage_scale"):
+        SearchConfig(baseline="loo", n=2, advantage_scale="rank")
     with pytest.raises(ValueError, match="sampler"):
         SearchConfig(sampler="greedy")
+
+
+def test_leave_one_out_advantages_by_hand():
+    # rewards 1, 2, 6: each minus the mean of the other two
+    assert leave_one_out_advantages([1.0, 2.0, 6.0]) == pytest.approx([1 - 4, 2 - 3.5, 6 - 1.5])
+    with pytest.raises(ValueError, match="two draws"):
+        leave_one_out_advantages([1.0])
+
+
+def test_scaled_advantages_ignore_the_units_of_the_reward():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        rewards = list(rng.normal(0, 0.05, size=int(rng.integers(2, 12))))
+        a, b = float(rng.uniform(0.5, 20)), float(rng.normal())
+        scaled = leave_one_out_advantages(rewards, scale=True)
+        assert sum(scaled) == pytest.approx(0, abs=1e-9)
+        # affine changes of the reward (points instead of fractions, an offset) leave them alone,
+        # up to the floor on the spread
+        other = leave_one_out_advantages([a * r + b for r in rewards], scale=True)
+        assert other == pytest.approx(scaled, rel=0.05, abs=1e-6)
+    # draws that all score alike stay a weak signal, not an arbitrary strong one
+    assert max(map(abs, leave_one_out_advantages([0.5, 0.5 + 1e-7, 0.5], scale=True))) < 1e-2
 
 
 # -- the edge-conditioned policy ------------------------------------------------------------------
@@ -210,3 +240,57 @@ def test_sampling_returns_the_input_when_it_scores_best():
     result = transform(beta, t, candidates=8, batches=batches, cost_fn=NB201CostModel())
     assert result.genotype == beta and result.input_won
     assert any("input won" in n for n in result.notes)
+
+
+class _SureButWrong(nn.Module):
+    """A stand-in supernet: the input gets every image right but timidly (accuracy 1, loss
+    log(1 + 9/e) ~ 1.46); every other cell is very sure of half the images and mildly wrong on
+    the rest (accuracy 0.5, loss ~ 1.18): accuracy prefers the input, the fit the others."""
+
+    def __init__(self, favourite: Genotype) -> None:
+        super().__init__()
+        self.favourite = favourite
+
+    def check(self, genotype):
+        return None
+
+    def forward(self, x, genotype):
+        y = x[:, 0, 0, 0].long()
+        logits = torch.zeros(len(x), 10)
+        rows = torch.arange(len(x))
+        if genotype == self.favourite:
+            logits[rows, y] = 1.0
+        else:
+            sure = rows % 2 == 0
+            logits[rows[sure], y[sure]] = 10.0
+            logits[rows[~sure], (y[~sure] + 1) % 10] = 0.5
+        return logits
+
+
+def test_fit_is_exp_of_minus_the_mean_cross_entropy_by_hand():
+    beta = nb201.genotype_from_string(EXAMPLE)
+    x = torch.zeros(20, 3, 2, 2)
+    x[:, 0, 0, 0] = torch.arange(20) % 10
+    batches = [(x[:8], torch.arange(8) % 10), (x[8:], torch.arange(8, 20) % 10)]
+    sn = _SureButWrong(beta)
+    assert fit(sn, beta, batches) == pytest.approx(1 / (1 + 9 / math.e))  # every image: e / (e + 9)
+    other = nb201.genotype_from_string(EXAMPLE.replace("avg_pool_3x3", "skip_connect"))
+    sure, wrong = -math.log(math.exp(10) / (math.exp(10) + 9)), -math.log(1 / (math.exp(0.5) + 9))
+    assert fit(sn, other, batches) == pytest.approx(math.exp(-(sure + wrong) / 2))
+    assert accuracy(sn, beta, batches) == 1.0 and accuracy(sn, other, batches) == 0.5
+
+
+def test_selection_ranks_by_the_score_it_is_asked_for():
+    beta = nb201.genotype_from_string(EXAMPLE)
+    policy = GCNPolicy()
+    policy.cell_types = SPACES["nb201"].cell_types
+    t = Transformer(policy, "nb201", "test", _SureButWrong(beta))
+    x = torch.zeros(20, 3, 2, 2)
+    x[:, 0, 0, 0] = torch.arange(20) % 10
+    batches = [(x, torch.arange(20) % 10)]
+    by_acc = transform(beta, t, candidates=8, batches=batches, cost_fn=NB201CostModel(), score="accuracy")
+    by_fit = transform(beta, t, candidates=8, batches=batches, cost_fn=NB201CostModel(), score="fit")
+    assert by_acc.input_won and by_acc.genotype == beta
+    assert not by_fit.input_won and by_fit.genotype != beta
+    with pytest.raises(NatError, match="--score"):
+        transform(beta, t, candidates=8, batches=batches, cost_fn=NB201CostModel(), score="loss")

@@ -60,6 +60,9 @@ def register(sub) -> None:
     p.add_argument("--select-on", metavar="DATA", help="score candidates with the supernet on the held-out "
                                                        "60%% split of this data set")
     p.add_argument("--subset", type=int, default=2000, help="images used to score candidates (default 2000)")
+    p.add_argument("--score", choices=("fit", "accuracy"), default="fit",
+                   help="what --select-on ranks by: fit = exp(-cross-entropy) (default; tracks the truth far "
+                        "better on NAS-Bench-201) or top-1 accuracy (the paper's)")
     p.add_argument("--seed", type=int, default=0)
     _size_args(p, "the result")
     p.add_argument("-o", "--output", help="write the transformed genotype (JSON layout)")
@@ -150,7 +153,7 @@ def cmd_transform(args) -> int:
         cost_fn, size = (lambda g: backbone_cost(backbone.key, g, dataset=dataset)), {"backbone": backbone.key,
                                                                                      "dataset": dataset}
     result = transform(beta, transformer, candidates=args.candidates, greedy=args.greedy, batches=batches,
-                       cost_config=cfg, seed=args.seed, cost_fn=cost_fn)
+                       cost_config=cfg, seed=args.seed, cost_fn=cost_fn, score=args.score)
     if args.output:
         write_genotype_file(result.genotype, args.output, "json", source=f"nat transform {label} ({result.method})")
     if args.draw:

@@ -52,8 +52,13 @@ class SearchConfig:
     baseline: str = "moving"              # moving: a moving average of the reward (paper); loo: for each
                                           # input, the mean reward of its other n-1 samples (needs n >= 2)
     baseline_decay: float = 0.95          # moving average of the reward
+    advantage_scale: str = "none"         # none (paper); std: with `loo`, each input's advantages are divided
+                                          # by the spread of its n rewards, so inputs whose moves differ by
+                                          # tenths of a point teach as much as those that differ by points
     entropy_final: float | None = None    # if set, lambda decays (cosine) from `entropy` to this by the end
     reward_batches: int = 1               # held-out batches one reward is measured on
+    reward_score: str = "accuracy"        # accuracy (paper) or fit: exp(-cross-entropy), which ranks
+                                          # one-edge moves far better (search/rewards.py)
     cost_aware: bool = True               # mask skips that would cost more (stride-2 edges)
     channels_last: bool = True            # NHWC supernet: ~1.6x faster convolutions at CIFAR sizes
     # run
@@ -70,6 +75,12 @@ class SearchConfig:
             raise ValueError(f"channels must be even, got {self.channels}")
         if self.baseline not in ("moving", "loo"):
             raise ValueError(f"baseline must be 'moving' or 'loo', got {self.baseline!r}")
+        if self.reward_score not in ("accuracy", "fit"):  # kept in step with rewards.SCORES
+            raise ValueError(f"reward_score must be 'accuracy' or 'fit', got {self.reward_score!r}")
+        if self.advantage_scale not in ("none", "std"):
+            raise ValueError(f"advantage_scale must be 'none' or 'std', got {self.advantage_scale!r}")
+        if self.advantage_scale == "std" and self.baseline != "loo":
+            raise ValueError("advantage_scale 'std' scales each input's leave-one-out advantages: it needs baseline 'loo'")
         if self.baseline == "loo" and self.n < 2:
             raise ValueError("baseline 'loo' compares each sample with the input's other samples: it needs n >= 2")
         if self.w_augment not in ("crop", "crop-mean", "flip"):
@@ -103,13 +114,21 @@ PRESETS: dict[str, dict] = {
     # The supernet, too, gets far fewer steps than in the paper, hence its larger learning rate.
     "small": {"channels": 8, "layers": 5, "subset": 10000, "batch_size": 64, "epochs": 20, "reward_batches": 2,
               "theta_lr": 3e-3, "w_lr": 0.05},
-    # The policy learner with table rewards (nb201): many samples per input compared with each other
-    # (leave-one-out baseline), and an entropy bonus that decays, so the policy explores long enough to
-    # find context-dependent moves before it commits.
-    "nb201-learner": {"space": "nb201", "policy": "egcn", "m": 8, "n": 8, "baseline": "loo", "theta_lr": 1e-3, "entropy": 0.01,
-                      "entropy_final": 0.001, "epochs": 10, "theta_steps": 100},
+    # The policy learner with table rewards (nb201): many inputs per step, many samples per input
+    # compared with each other (leave-one-out baseline, in units of their spread), and an entropy
+    # bonus that decays, so the policy explores long enough to find context-dependent moves.
+    "nb201-learner": {"space": "nb201", "policy": "egcn", "m": 32, "n": 8, "baseline": "loo", "advantage_scale": "std",
+                      "theta_lr": 1e-3, "entropy": 0.01, "entropy_final": 0.001, "epochs": 10, "theta_steps": 100},
     # NAS-Bench-201 on a 2-core CPU in an hour: a small, low-resolution proxy of the benchmark's
     # network (C=16, one cell per stage, 16x16 inputs) trained for many more steps.
     "nb201-cpu": {"space": "nb201", "channels": 16, "layers": 3, "resolution": 16, "batch_size": 64,
                   "w_lr": 0.05, "w_lr_min": 0.001, "w_weight_decay": 5e-4, "epochs": 100},
+    # The DARTS and loose-end spaces on a 2-core CPU in under an hour, with what worked on
+    # NAS-Bench-201: a small low-resolution supernet trained alone first (warm-up), then the
+    # edge-conditioned policy with many samples per input, scaled leave-one-out advantages and the
+    # fit reward, alternating with the supernet as in Algorithm 1.
+    "darts-cpu": {"channels": 8, "layers": 5, "resolution": 16, "batch_size": 64, "w_lr": 0.05, "w_lr_min": 0.001,
+                  "w_weight_decay": 5e-4, "epochs": 45, "warmup_epochs": 35, "policy": "egcn", "m": 4, "n": 4,
+                  "baseline": "loo", "advantage_scale": "std", "reward_score": "fit", "theta_lr": 1e-3,
+                  "entropy": 0.01, "entropy_final": 0.001, "theta_steps": 60},
 }

@@ -40,8 +40,8 @@ from ..policy import Policy, make_policy
 from ..runtime import Dist, RunDir, config_to_dict, init_distributed, save_checkpoint
 from ..runtime.progress import progress
 from .config import SearchConfig
-from .reinforce import MovingAverageBaseline, reinforce_loss
-from .rewards import accuracy
+from .reinforce import MovingAverageBaseline, leave_one_out_advantages, reinforce_loss
+from .rewards import score
 from .supernet import SupernetConfig
 
 __all__ = ["Search", "run_search", "scoring_batches", "search_split", "save_transformer", "TRANSITIONS", "TABLE_STEPS", "describe_reward"]
@@ -54,7 +54,8 @@ def describe_reward(config: dict) -> str:
     """What a run's reward was, in words, from its config (``nat search`` and ``nat bench`` say it)."""
     reward = config.get("reward", "supernet")
     if reward == "supernet":
-        return "supernet accuracy on held-out batches (weight sharing)"
+        kind = {"accuracy": "accuracy", "fit": "fit exp(-cross-entropy)"}[config.get("reward_score", "accuracy")]
+        return f"supernet {kind} on held-out batches (weight sharing)"
     return f"table look-up, {reward[len('table:'):]} column {config.get('reward_metric') or '(its only metric)'}"
 
 
@@ -254,12 +255,11 @@ class Search:
                     else:
                         draws = [policy.sample(beta, self.policy_gens[name]) for _ in range(cfg.n)]
                     rewards = [self._score(s.alpha, batches) - r_beta for s in draws]
-                    total = sum(rewards)
-                    for s, reward in zip(draws, rewards):
-                        if cfg.baseline == "loo":  # unbiased: the others' mean does not depend on this draw
-                            advantage = reward - (total - reward) / (cfg.n - 1)
-                        else:
-                            advantage = self.baselines[name].advantage(reward)
+                    if cfg.baseline == "loo":
+                        advantages = leave_one_out_advantages(rewards, scale=cfg.advantage_scale == "std")
+                    else:
+                        advantages = [self.baselines[name].advantage(r) for r in rewards]
+                    for s, reward, advantage in zip(draws, rewards, advantages):
                         losses[name] = losses[name] + reinforce_loss(s.log_prob, s.entropy, advantage, entropy_weight) / (cfg.m * cfg.n)
                         st = stats[name]
                         st["reward"].append(reward)
@@ -283,13 +283,13 @@ class Search:
         return row
 
     def _score(self, genotype: Genotype | None, batches: list) -> float:
-        """The accuracy in [0, 1] a reward is made of; an alpha whose output no longer depends on
+        """The score in [0, 1] a reward is made of (accuracy or fit, ``reward_score``); an alpha whose output no longer depends on
         its input (``None``) scores zero."""
         if genotype is None:
             return 0.0
         if self.table is not None:
             return self.table.fraction(genotype)
-        return accuracy(self.supernet, genotype, batches, self.dist)
+        return score(self.cfg.reward_score, self.supernet, genotype, batches, self.dist)
 
     # -- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
