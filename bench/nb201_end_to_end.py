@@ -12,7 +12,7 @@
 4. Selection, as `nat transform --candidates K --select-on` does: for each connected cell the
    greedy transformation and ``--candidates`` samples of the policy, with the input itself
    counted, ranked by the supernet's score; a change is kept only if it beats the input by
-   ``--margin`` points of the score.
+   ``--margin`` points of the score (several margins: one selection each).
 5. Only then reads the truth table: each connected cell's greedy and selected transformations,
    their true gains, the share of the oracle's gain, and the shares of cells improved / worsened.
    For reference it also judges the supernet's own best legal transformation of every cell (what
@@ -100,7 +100,8 @@ def main() -> None:
     ap.add_argument("--metric", default="supernet_fit", choices=("supernet_fit", "supernet_acc"),
                     help="the supernet score the policy is trained on and candidates are ranked by")
     ap.add_argument("--candidates", type=int, default=8, help="policy samples per cell at selection")
-    ap.add_argument("--margin", type=float, default=0.0, help="score points a change must gain over the input")
+    ap.add_argument("--margin", type=float, nargs="+", default=[0.0],
+                    help="score points a change must gain over the input (several: one selection each)")
     ap.add_argument("--config", help="YAML with SearchConfig fields over the nb201-learner preset")
     ap.add_argument("--limit", type=int, help="score only the first N connected cells (smoke tests of this script)")
     args = ap.parse_args()
@@ -143,10 +144,12 @@ def main() -> None:
         policy = load_transformer(folder, here).policy
         greedy = greedy_codes(policy)
         start = time.perf_counter()
-        chosen = selected_codes(policy, score, greedy, args.candidates, args.margin, seed)
-        selection_minutes = (time.perf_counter() - start) / 60
-        row = {"seed": seed, **summarise(greedy, values, connected, oracle_gain),
-               "selected": summarise(chosen, values, connected, oracle_gain),
+        selected = {}
+        for margin in args.margin:
+            chosen = selected_codes(policy, score, greedy, args.candidates, margin, seed)
+            selected[str(margin)] = summarise(chosen, values, connected, oracle_gain)
+        selection_minutes = (time.perf_counter() - start) / 60 / len(args.margin)
+        row = {"seed": seed, **summarise(greedy, values, connected, oracle_gain), "selected": selected,
                "policy_minutes": policy_minutes, "selection_minutes": selection_minutes}
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -154,17 +157,19 @@ def main() -> None:
                "margin": args.margin, "supernet_train_minutes": supernet_minutes,
                "scoring_minutes": scoring_minutes, "oracle_gain": oracle_gain,
                "mean_gain": float(np.mean([r["mean_gain"] for r in rows])),
-               "selected_mean_gain": float(np.mean([r["selected"]["mean_gain"] for r in rows])),
+               "selected_mean_gain": {m: float(np.mean([r["selected"][m]["mean_gain"] for r in rows]))
+                                      for m in rows[0]["selected"]},
+               "selected_worsened": {m: float(np.mean([r["selected"][m]["worsened"] for r in rows]))
+                                     for m in rows[0]["selected"]},
                "supernet_best": summarise(reference, values, connected, oracle_gain), "seeds": rows,
                "config": fields}
     (out / "end_to_end.json").write_text(json.dumps(summary, indent=1))
     print(f"supernet {supernet_minutes:.1f} min + scoring {scoring_minutes:.1f} min + policy "
           f"{np.mean([r['policy_minutes'] for r in rows]):.1f} min per seed; mean true gain "
-          f"{summary['mean_gain']:+.3f} greedy, worsened {100 * np.mean([r['worsened'] for r in rows]):.1f}% of cells; "
-          f"{summary['selected_mean_gain']:+.3f} selected, worsened "
-          f"{100 * np.mean([r['selected']['worsened'] for r in rows]):.1f}% (oracle +{oracle_gain:.3f}; the "
-          f"supernet's own best {summary['supernet_best']['mean_gain']:+.3f})")
-
+          f"{summary['mean_gain']:+.3f} greedy, worsened {100 * np.mean([r['worsened'] for r in rows]):.1f}% of cells "
+          f"(oracle +{oracle_gain:.3f}; the supernet's own best {summary['supernet_best']['mean_gain']:+.3f})")
+    for m, gain in summary["selected_mean_gain"].items():
+        print(f"  selected, margin {m}: mean true gain {gain:+.3f}, worsened {100 * summary['selected_worsened'][m]:.1f}%")
 
 if __name__ == "__main__":
     main()

@@ -11,7 +11,7 @@ from nat.arch import Genotype, is_legal_transformation, zoo
 from nat.arch.space import SPACES
 from nat.cli import main
 from nat.data import Dataset
-from nat.errors import RunAborted
+from nat.errors import NatError, RunAborted
 from nat.nn.network import NetworkConfig
 from nat.policy import Policy
 from nat.runtime import load_checkpoint
@@ -177,6 +177,25 @@ def test_config_file_and_unknown_key(tmp_path, capsys):
     cfg.write_text("channels: 4\nlayres: 3\n")
     code = main(["search", "--data", "x", "--out", str(tmp_path / "r"), "--config", str(cfg)])
     assert code == 2 and "unknown setting 'layres'" in capsys.readouterr().err
+
+
+def test_config_file_reads_exponents_without_a_dot(tmp_path):
+    from nat.runtime.config import load_config
+    from nat.search.config import PRESETS, SearchConfig
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("theta_lr: 1e-3\nentropy: 3E-3\n")  # YAML 1.1 reads these as strings
+    loaded = load_config(SearchConfig, presets=PRESETS, config_file=cfg)
+    assert loaded.theta_lr == 1e-3 and loaded.entropy == 3e-3
+    cfg.write_text("theta_lr: fast\n")
+    with pytest.raises(NatError, match="'theta_lr' must be float, got 'fast'"):
+        load_config(SearchConfig, presets=PRESETS, config_file=cfg)
+
+
+def test_search_help_prints_plain_percent_signs(capsys):
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    out = capsys.readouterr().out
+    assert "40%" in out and "%%" not in out
 
 
 def test_ddp_search_on_two_cpu_processes(tmp_path):

@@ -19,8 +19,8 @@ def _size_args(p: argparse.ArgumentParser, what: str) -> None:
 
 def register(sub) -> None:
     p = sub.add_parser("search", help="train a transformer: supernet + policy by REINFORCE (Algorithm 1)",
-                       description="Alternate every epoch a pass over 40%% of the training set updating the "
-                                   "supernet and a pass over the other 60%% updating the policy.")
+                       description="Alternate every epoch a pass over 40% of the training set updating the "
+                                   "supernet and a pass over the other 60% updating the policy.")
     p.add_argument("--data", help="CIFAR-10 folder/archive, or 'cifar10' to download (not needed with a table reward)")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--preset", help="paper (default), small, tiny")
