@@ -221,3 +221,11 @@ def test_shipped_transformer_handles_every_zoo_architecture(name, capsys):
     assert "pretrained" in result["transformer"]
     for key in ("params", "madds"):
         assert result["cost_after"][key] <= result["cost_before"][key]
+
+
+def test_search_split_honours_both_fractions():
+    from nat.search.trainer import search_split
+    w, theta = search_split(1000, subset=None, split=(0.4, 0.6), seed=3)
+    assert len(w) == 400 and len(theta) == 600 and not set(w) & set(theta)
+    w, theta = search_split(1000, subset=None, split=(0.2, 0.3), seed=3)  # the other half unused
+    assert len(w) == 200 and len(theta) == 300 and not set(w) & set(theta)

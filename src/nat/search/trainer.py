@@ -71,7 +71,10 @@ def search_split(n: int, *, subset: int | None, split: tuple[float, float], seed
     taking the seeded ``subset`` if one is asked for: the same for the search and for scoring
     its transformations on held-out images later."""
     pool = subset_indices(n, subset, seed) if subset else None
-    w_part, theta_part = split_indices(len(pool) if pool is not None else n, (split[0], 1 - split[0]), seed=seed)
+    # split[1] is honoured: fractions summing to less than 1 leave the rest of the images unused
+    rest = 1.0 - split[0] - split[1]
+    fractions = (split[0], split[1]) if rest < 1e-9 else (split[0], split[1], rest)
+    w_part, theta_part = split_indices(len(pool) if pool is not None else n, fractions, seed=seed)[:2]
     return (pool[w_part], pool[theta_part]) if pool is not None else (w_part, theta_part)
 
 
