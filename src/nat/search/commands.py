@@ -126,8 +126,6 @@ def cmd_transform(args) -> int:
     from pathlib import Path
 
     from ..arch.formats import genotype_to_dict, write_genotype_file
-    from ..cost import resolved_size
-    from ..nn.network import NetworkConfig
     from .transform import check_space, load_transformer, transform
     from ..cli import resolve_arch
     from ..nn.backbones import backbone_cost, is_backbone_name, resolve_backbone
@@ -141,10 +139,8 @@ def cmd_transform(args) -> int:
         if transformer.supernet is None:
             raise NatError("--select-on needs the supernet: pass --transformer RUN_DIR (a `nat search` run folder)")
         batches = _selection_batches(transformer, args.select_on, args.subset)
-    for opt in ("channels", "layers"):
-        if getattr(args, opt) is not None and getattr(args, opt) < 3:
-            raise NatError(f"--{opt} must be at least 3")
-    cfg = resolved_size(beta, NetworkConfig(args.dataset or "cifar10", args.channels, args.layers))
+    from ..cli import _config
+    cfg = _config(args, beta)  # the same size checks as `nat cost`
     cost_fn, size = None, {"dataset": cfg.dataset, "channels": cfg.channels, "layers": cfg.layers}
     if backbone is not None:
         if args.channels is not None or args.layers is not None:
@@ -187,7 +183,6 @@ def cmd_compare(args) -> int:
 
     from ..arch.zoo import resolve
     from ..data import load_dataset
-    from ..nn.network import NetworkConfig
     from .compare import compare_policies, format_table
     from .trainer import scoring_batches
     from .transform import load_transformer
@@ -200,7 +195,8 @@ def cmd_compare(args) -> int:
     score = scoring_batches(data.test_images, data.test_labels, range(len(data.test_images)), args.subset,
                             data.mean, data.std)
     n_scored = sum(len(y) for _, y in score)
-    cfg = NetworkConfig(args.dataset or "cifar10", args.channels, args.layers).resolved()
+    from ..cli import _config
+    cfg = _config(args)  # the same size checks as `nat cost`
     rows = compare_policies(args.transformer, archs, select_batches=select, score_batches=score,
                             candidates=args.candidates, cost_config=cfg, seed=args.seed)
     if args.json:
