@@ -51,7 +51,10 @@ class Transformer:
 def shipped_transformer(genotype: Genotype) -> Path:
     """The transformer shipped with the package for this genotype's cell family."""
     fully_concat = all(tuple(c.concat) == tuple(c.intermediate) for c in genotype.cells().values())
-    name = "transformer-darts.pt" if fully_concat else "transformer-loose-end.pt"
+    if space_of(genotype).tied:  # a NAS-Bench-201 cell
+        name = "transformer-nb201.pt"
+    else:
+        name = "transformer-darts.pt" if fully_concat else "transformer-loose-end.pt"
     path = Path(str(resources.files("nat").joinpath("pretrained", name)))
     if not path.exists():
         fallback = Path(str(resources.files("nat").joinpath("pretrained", "transformer-darts.pt")))
