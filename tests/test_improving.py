@@ -204,7 +204,7 @@ def test_egcn_samples_are_legal_and_its_gradient_flows():
 def test_learner_preset_learns_the_fixture(tmp_path):
     table = fixture.write_fixture_table(tmp_path / "t.csv")
     cfg = SearchConfig(**{**PRESETS["nb201-learner"], "reward": f"table:{table}", "reward_metric": "valid_acc",
-                          "epochs": 3, "theta_steps": 40, "device": "cpu"})
+                          "epochs": 3, "theta_steps": 40, "m": 8, "device": "cpu"})  # m: seconds, not minutes
     run_search(cfg, None, tmp_path / "run")
     history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert history[-1]["reward"] > history[0]["reward"]  # the policy's transformations got better
