@@ -294,3 +294,13 @@ def test_selection_ranks_by_the_score_it_is_asked_for():
     assert not by_fit.input_won and by_fit.genotype != beta
     with pytest.raises(NatError, match="--score"):
         transform(beta, t, candidates=8, batches=batches, cost_fn=NB201CostModel(), score="loss")
+
+
+def test_shipped_nb201_transformer_is_chosen_for_a_benchmark_cell(capsys):
+    code = main(["transform", EXAMPLE, "--greedy", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["transformer"].endswith("transformer-nb201.pt")
+    beta, alpha = nb201.genotype_from_string(EXAMPLE), nb201.to_genotype(
+        [e[0] for e in result["genotype"]["normal"]["edges"]])
+    assert is_legal_transformation(beta, alpha)
+    assert result["cost_after"]["params"] <= result["cost_before"]["params"]
