@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from nat.arch import nb201
+from nat.arch.formats import genotype_from_dict
 from nat.arch.genotype import Genotype
 from nat.arch.rules import is_legal_transformation
 from nat.arch.space import SPACES
@@ -300,7 +301,6 @@ def test_shipped_nb201_transformer_is_chosen_for_a_benchmark_cell(capsys):
     code = main(["transform", EXAMPLE, "--greedy", "--json"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0 and result["transformer"].endswith("transformer-nb201.pt")
-    beta, alpha = nb201.genotype_from_string(EXAMPLE), nb201.to_genotype(
-        [e[0] for e in result["genotype"]["normal"]["edges"]])
-    assert is_legal_transformation(beta, alpha)
+    beta, alpha = genotype_from_dict(result["input"]), genotype_from_dict(result["genotype"])
+    assert beta == nb201.genotype_from_string(EXAMPLE) and is_legal_transformation(beta, alpha)
     assert result["cost_after"]["params"] <= result["cost_before"]["params"]
