@@ -230,30 +230,27 @@ class _PrefersInput(nn.Module):
         return logits
 
 
-def test_sampling_returns_the_input_when_it_scores_best():
-    beta = nb201.genotype_from_string(EXAMPLE)
+def _stand_in(supernet: nn.Module) -> tuple[Transformer, list]:
+    """A GCN transformer over ``supernet``, and 20 images whose pixel (0, 0, 0) holds their label."""
     policy = GCNPolicy()
     policy.cell_types = SPACES["nb201"].cell_types
-    t = Transformer(policy, "nb201", "test", _PrefersInput(beta))
     x = torch.zeros(20, 3, 2, 2)
     x[:, 0, 0, 0] = torch.arange(20) % 10
-    batches = [(x, torch.arange(20) % 10)]
+    return Transformer(policy, "nb201", "test", supernet), [(x, torch.arange(20) % 10)]
+
+
+def test_sampling_returns_the_input_when_it_scores_best():
+    beta = nb201.genotype_from_string(EXAMPLE)
+    t, batches = _stand_in(_PrefersInput(beta))
     result = transform(beta, t, candidates=8, batches=batches, cost_fn=NB201CostModel())
     assert result.genotype == beta and result.input_won
     assert any("input won" in n for n in result.notes)
 
 
-class _SureButWrong(nn.Module):
+class _SureButWrong(_PrefersInput):
     """A stand-in supernet: the input gets every image right but timidly (accuracy 1, loss
     log(1 + 9/e) ~ 1.46); every other cell is very sure of half the images and mildly wrong on
     the rest (accuracy 0.5, loss ~ 1.18): accuracy prefers the input, the fit the others."""
-
-    def __init__(self, favourite: Genotype) -> None:
-        super().__init__()
-        self.favourite = favourite
-
-    def check(self, genotype):
-        return None
 
     def forward(self, x, genotype):
         y = x[:, 0, 0, 0].long()
@@ -283,12 +280,7 @@ def test_fit_is_exp_of_minus_the_mean_cross_entropy_by_hand():
 
 def test_selection_ranks_by_the_score_it_is_asked_for():
     beta = nb201.genotype_from_string(EXAMPLE)
-    policy = GCNPolicy()
-    policy.cell_types = SPACES["nb201"].cell_types
-    t = Transformer(policy, "nb201", "test", _SureButWrong(beta))
-    x = torch.zeros(20, 3, 2, 2)
-    x[:, 0, 0, 0] = torch.arange(20) % 10
-    batches = [(x, torch.arange(20) % 10)]
+    t, batches = _stand_in(_SureButWrong(beta))
     by_acc = transform(beta, t, candidates=8, batches=batches, cost_fn=NB201CostModel(), score="accuracy")
     by_fit = transform(beta, t, candidates=8, batches=batches, cost_fn=NB201CostModel(), score="fit")
     assert by_acc.input_won and by_acc.genotype == beta
