@@ -41,6 +41,15 @@ def oracle_mean_gain(table) -> float:
                           for c in np.flatnonzero(nb201.connected_codes())]))
 
 
+def summarise(result: dict[int, int], values: np.ndarray, connected: np.ndarray, oracle_gain: float) -> dict:
+    """True gain, in points, of a transformation of every connected cell: mean, share of the
+    oracle's, and the shares of cells improved, worsened and changed."""
+    gains = np.array([values[result[c]] - values[c] for c in connected])
+    return {"mean_gain": float(gains.mean()), "share_of_oracle": float(gains.mean() / oracle_gain),
+            "improved": float((gains > 1e-9).mean()), "worsened": float((gains < -1e-9).mean()),
+            "changed": float(np.mean([result[c] != c for c in connected]))}
+
+
 @torch.no_grad()
 def greedy_codes(policy) -> dict[int, int]:
     """The greedy transformation of every connected cell (the input if it would disconnect)."""
@@ -76,12 +85,8 @@ def main() -> None:
         run_search(cfg, None, out)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         policy = load_transformer(out, nb201.to_genotype(["skip_connect"] * 6)).policy
-        result = greedy_codes(policy)
-        gains = np.array([values[result[c]] - values[c] for c in connected])
-        row = {"seed": seed, "mean_gain": float(gains.mean()), "share_of_oracle": float(gains.mean() / oracle_gain),
-               "improved": float((gains > 1e-9).mean()), "worsened": float((gains < -1e-9).mean()),
-               "changed": float(np.mean([result[c] != c for c in connected])), "cpu_minutes": cpu / 60,
-               "wall_minutes": wall / 60}
+        row = {"seed": seed, **summarise(greedy_codes(policy), values, connected, oracle_gain),
+               "cpu_minutes": cpu / 60, "wall_minutes": wall / 60}
         results.append(row)
         print(json.dumps(row), flush=True)
     shares = [r["share_of_oracle"] for r in results]

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..errors import NatError
+from .config import SCORES
 
 __all__ = ["register"]
 
@@ -60,7 +61,7 @@ def register(sub) -> None:
     p.add_argument("--select-on", metavar="DATA", help="score candidates with the supernet on the held-out "
                                                        "60%% split of this data set")
     p.add_argument("--subset", type=int, default=2000, help="images used to score candidates (default 2000)")
-    p.add_argument("--score", choices=("fit", "accuracy"), default="fit",
+    p.add_argument("--score", choices=SCORES, default="fit",
                    help="what --select-on ranks by: fit = exp(-cross-entropy) (default; tracks the truth far "
                         "better on NAS-Bench-201) or top-1 accuracy (the paper's)")
     p.add_argument("--seed", type=int, default=0)

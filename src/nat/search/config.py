@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SearchConfig", "PRESETS"]
+__all__ = ["SearchConfig", "PRESETS", "SCORES"]
+
+#: What a supernet can score an architecture by (:mod:`.rewards`): top-1 accuracy (the paper's)
+#: or the fit ``exp(-cross-entropy)``.
+SCORES = ("accuracy", "fit")
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,8 @@ class SearchConfig:
             raise ValueError(f"channels must be even, got {self.channels}")
         if self.baseline not in ("moving", "loo"):
             raise ValueError(f"baseline must be 'moving' or 'loo', got {self.baseline!r}")
-        if self.reward_score not in ("accuracy", "fit"):  # kept in step with rewards.SCORES
-            raise ValueError(f"reward_score must be 'accuracy' or 'fit', got {self.reward_score!r}")
+        if self.reward_score not in SCORES:
+            raise ValueError(f"reward_score must be one of {', '.join(SCORES)}, got {self.reward_score!r}")
         if self.advantage_scale not in ("none", "std"):
             raise ValueError(f"advantage_scale must be 'none' or 'std', got {self.advantage_scale!r}")
         if self.advantage_scale == "std" and self.baseline != "loo":

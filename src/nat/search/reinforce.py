@@ -15,9 +15,8 @@ others of the same input instead (beyond the paper), optionally in units of thei
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import statistics
+from dataclasses import dataclass
 
 import torch
 

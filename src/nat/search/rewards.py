@@ -22,11 +22,10 @@ import torch.nn.functional as F
 
 from ..arch.genotype import Genotype
 from ..runtime.distributed import Dist
+from .config import SCORES
 from .supernet import Supernet
 
 __all__ = ["SCORES", "accuracy", "fit", "score"]
-
-SCORES = ("accuracy", "fit")
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

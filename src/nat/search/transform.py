@@ -50,10 +50,10 @@ class Transformer:
 
 def shipped_transformer(genotype: Genotype) -> Path:
     """The transformer shipped with the package for this genotype's cell family."""
-    fully_concat = all(tuple(c.concat) == tuple(c.intermediate) for c in genotype.cells().values())
     if space_of(genotype).tied:  # a NAS-Bench-201 cell
         name = "transformer-nb201.pt"
     else:
+        fully_concat = all(tuple(c.concat) == tuple(c.intermediate) for c in genotype.cells().values())
         name = "transformer-darts.pt" if fully_concat else "transformer-loose-end.pt"
     path = Path(str(resources.files("nat").joinpath("pretrained", name)))
     if not path.exists():
