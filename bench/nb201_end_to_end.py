@@ -13,10 +13,15 @@
    greedy transformation and ``--candidates`` samples of the policy, with the input itself
    counted, ranked by the supernet's score; a change is kept only if it beats the input by
    ``--margin`` points of the score (several margins: one selection each).
+   *Refined*: the selected cell is then hill-climbed on the same score, one legal edge change at
+   a time (`nat.search.refine`, as `nat transform --refine`), before the margin is applied.
 5. Only then reads the truth table: each connected cell's greedy and selected transformations,
    their true gains, the share of the oracle's gain, and the shares of cells improved / worsened.
    For reference it also judges the supernet's own best legal transformation of every cell (what
-   a perfect learner of this reward would return), with the same margins.
+   a perfect learner of this reward would return), with the same margins, and the refinement
+   started from the input itself (no policy), to show what the policy adds.
+
+A seed whose policy folder already holds a trained transformer is loaded, not trained again.
 
     python bench/nb201_end_to_end.py --run runs/fid --data ../shared/data/cifar10-jpg.tar.gz \\
         --table ../shared/nb201/cifar10-200ep.csv --out runs/e2e
@@ -45,6 +50,7 @@ from nat.bench.fidelity import score_codes  # noqa: E402
 from nat.bench.table import load_table  # noqa: E402
 from nat.search.commands import _selection_batches  # noqa: E402
 from nat.search.config import PRESETS, SearchConfig  # noqa: E402
+from nat.search.refine import refine  # noqa: E402
 from nat.search.trainer import run_search  # noqa: E402
 from nat.search.transform import load_transformer  # noqa: E402
 
@@ -81,6 +87,28 @@ def choose(pools: dict[int, list[int]], score: np.ndarray, margin: float) -> dic
     return out
 
 
+def refined(starts: dict[int, int], score: np.ndarray) -> dict[int, int]:
+    """Per cell: the hill-climb on ``score`` from its start over one-edge legal transformations of the cell."""
+    def value(g):
+        return score[nb201.encode(g)]
+    out = {}
+    for code, start in starts.items():
+        beta = nb201.to_genotype(nb201.decode(code))
+        out[code] = nb201.encode(refine(beta, nb201.to_genotype(nb201.decode(start)), value).genotype)
+    return out
+
+
+def train_minutes(folder: Path) -> float:
+    """Training minutes a run folder's metrics record."""
+    return sum(json.loads(line).get("time_s", 0) for line in
+               (folder / "metrics.jsonl").read_text().splitlines() if line.strip()) / 60
+
+
+def with_margin(result: dict[int, int], score: np.ndarray, margin: float) -> dict[int, int]:
+    """Keep each cell's result only where it scores ``margin`` above the input."""
+    return {code: r if score[r] >= score[code] + margin else code for code, r in result.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, help="nb201 search run folder holding the trained supernet")
@@ -103,8 +131,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     here = nb201.to_genotype(["skip_connect"] * 6)
     run = load_transformer(args.run, here)
-    supernet_minutes = sum(json.loads(line).get("time_s", 0) for line in
-                           (Path(args.run) / "metrics.jsonl").read_text().splitlines() if line.strip()) / 60
+    supernet_minutes = train_minutes(Path(args.run))
 
     scores_csv = out / "supernet-scores.csv"
     start = time.perf_counter()
@@ -125,6 +152,7 @@ def main() -> None:
     connected = np.flatnonzero(nb201.connected_codes())
     every_move = legal_pools(connected)
     reference = {str(m): choose(every_move, score, m) for m in args.margin}  # before the truth is read
+    from_input = refined({int(c): int(c) for c in connected}, score)
     truth = load_table(args.table)
     values = truth.values * (100.0 / truth.scale)
     oracle_gain = oracle_mean_gain(truth)
@@ -133,15 +161,23 @@ def main() -> None:
         cfg = SearchConfig(**{**fields, "reward": f"table:{scores_csv}", "reward_metric": args.metric, "seed": seed})
         folder = out / f"seed{seed}"
         start = time.perf_counter()
-        run_search(cfg, None, folder)
-        policy_minutes = (time.perf_counter() - start) / 60
+        if (folder / "transformer.pt").exists():
+            print(f"seed {seed}: loading the policy trained before in {folder}", flush=True)
+            policy_minutes = train_minutes(folder)
+        else:
+            run_search(cfg, None, folder)
+            policy_minutes = (time.perf_counter() - start) / 60
         policy = load_transformer(folder, here).policy
         greedy = greedy_codes(policy)
         start = time.perf_counter()
         pools = policy_pools(policy, greedy, args.candidates, seed)  # drawn once, judged at every margin
         selected = {str(m): summarise(choose(pools, score, m), values, connected, oracle_gain) for m in args.margin}
+        polished = refined(choose(pools, score, 0.0), score)
+        refined_rows = {str(m): summarise(with_margin(polished, score, m), values, connected, oracle_gain)
+                        for m in args.margin}
         selection_minutes = (time.perf_counter() - start) / 60
         row = {"seed": seed, **summarise(greedy, values, connected, oracle_gain), "selected": selected,
+               "refined": refined_rows,
                "policy_minutes": policy_minutes, "selection_minutes": selection_minutes}
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -153,7 +189,13 @@ def main() -> None:
                                       for m in rows[0]["selected"]},
                "selected_worsened": {m: float(np.mean([r["selected"][m]["worsened"] for r in rows]))
                                      for m in rows[0]["selected"]},
+               "refined_mean_gain": {m: float(np.mean([r["refined"][m]["mean_gain"] for r in rows]))
+                                     for m in rows[0]["refined"]},
+               "refined_worsened": {m: float(np.mean([r["refined"][m]["worsened"] for r in rows]))
+                                    for m in rows[0]["refined"]},
                "supernet_best": {m: summarise(r, values, connected, oracle_gain) for m, r in reference.items()},
+               "refined_from_input": {str(m): summarise(with_margin(from_input, score, m), values, connected,
+                                                        oracle_gain) for m in args.margin},
                "seeds": rows,
                "config": fields}
     (out / "end_to_end.json").write_text(json.dumps(summary, indent=1))
@@ -165,6 +207,11 @@ def main() -> None:
         best = summary["supernet_best"][m]
         print(f"  margin {m}: selected mean true gain {gain:+.3f}, worsened {100 * summary['selected_worsened'][m]:.1f}%;"
               f" the supernet's own best {best['mean_gain']:+.3f}, worsened {100 * best['worsened']:.1f}%")
+        alone = summary["refined_from_input"][m]
+        per_seed = ", ".join(f"{r['refined'][m]['mean_gain']:+.3f}" for r in rows)
+        print(f"    refined: {summary['refined_mean_gain'][m]:+.3f}, worsened {100 * summary['refined_worsened'][m]:.1f}%"
+              f" (per seed {per_seed}); refinement from"
+              f" the input, no policy: {alone['mean_gain']:+.3f}, worsened {100 * alone['worsened']:.1f}%")
 
 if __name__ == "__main__":
     main()
