@@ -30,6 +30,7 @@ from ..policy import Policy, make_policy
 from ..runtime.checkpoint import load_checkpoint
 from .config import SearchConfig
 from .rewards import SCORES
+from .refine import refine as hill_climb
 from .rewards import score as score_of
 from .trainer import build_supernet
 
@@ -123,6 +124,7 @@ class TransformResult:
     candidates: list[dict]   # every distinct candidate: its log-prob, score, and why it was dropped
     notes: list[str]
     input_won: bool = False  # Sampling with supernet scores: the input scored at least as high as every candidate
+    refinement: list[dict] = field(default_factory=list)  # one-edge moves taken after the policy's choice
 
     @property
     def changed(self) -> list[dict]:
@@ -132,11 +134,16 @@ class TransformResult:
 def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10, greedy: bool = False,
               batches: list | None = None, cost_config: NetworkConfig = NetworkConfig(),
               seed: int = 0, cost_fn: Callable[[Genotype], Cost] | None = None,
-              score: str = "fit") -> TransformResult:
+              score: str = "fit", refine: bool = False, margin: float = 0.0) -> TransformResult:
     """Transform ``beta``; score sampled candidates on ``batches`` with the supernet if both exist.
 
     ``score`` ranks them: ``fit`` (``exp(-cross-entropy)``, default: it decides moves far better
     on NAS-Bench-201's ground truth) or ``accuracy`` (the paper's). The input is always scored too.
+
+    ``refine`` (needs the supernet and ``batches``; also after ``greedy``): hill-climb the chosen
+    cell on the same score, one legal edge change at a time (:mod:`nat.search.refine`).
+    ``margin``: a change is returned only if it scores this many points (percent) above the input;
+    otherwise the input is (the safety the end-to-end benchmark measures, README).
 
     ``cost_fn`` replaces building each candidate at ``cost_config`` (``nat bench`` passes the
     NAS-Bench-201 cost model, exact and without building thousands of networks).
@@ -145,12 +152,14 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
         raise NatError(f"--candidates must be at least 1, got {candidates}")
     if score not in SCORES:
         raise NatError(f"--score must be one of {', '.join(SCORES)}, got {score!r}")
+    if not margin >= 0:
+        raise NatError(f"--margin must be a number of points >= 0, got {margin}")
     policy, notes = transformer.policy, []
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         draws = [policy.argmax(beta)] if greedy else [policy.sample(beta, gen) for _ in range(candidates)]
     name = transformer.policy.name.upper() if transformer.policy.name != "random" else "Random"
-    method = f"{'Maximum' if greedy else 'Sampling'}-{name}"
+    method = f"{'Maximum' if greedy else 'Sampling'}-{name}" + ("+refine" if refine else "")
     cost_cache: dict[Genotype, Cost] = {}
 
     def cost(g: Genotype) -> Cost:
@@ -179,7 +188,8 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
             if after.params > before.params or after.madds > before.madds:
                 entry["dropped"] = "costs more"
     usable = [e for e in seen.values() if e["dropped"] is None]
-    if not greedy and usable and len(usable) > 1:
+    supernet, input_score = None, None
+    if usable and (refine or (not greedy and len(usable) > 1)):
         supernet = transformer.supernet
         if supernet is not None and batches:
             try:
@@ -196,19 +206,42 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
                     else score_of(score, supernet, beta, batches)
         if usable[0]["score"] is None:
             notes.append("no supernet scoring (give --transformer RUN_DIR and --select-on DATA): "
-                         "kept the most probable candidate")
-    input_won = False
+                         + ("not refined, " if refine else "") + "kept the most probable candidate")
+    input_won, steps = False, []
     if not usable:
         notes.append("no candidate was legal and no costlier: the input is returned unchanged")
         best = beta
     else:
         key = (lambda e: (e["score"], e["log_prob"])) if usable[0]["score"] is not None else (lambda e: e["log_prob"])
         top = max(usable, key=key)
-        best = top["genotype"]
-        if top["score"] is not None and input_score >= top["score"] and best != beta:
-            input_won = True
-            best = beta
-            notes.append(f"the input won: the supernet's {score} is {100 * input_score:.2f} for it, at least as high as "
-                         f"for the best candidate ({100 * top['score']:.2f}); returned unchanged")
+        best, best_score = top["genotype"], top["score"]
+        if best_score is not None:
+            # the input is always a candidate: a result never scores below the input (ties keep it)
+            rival = best_score if best != beta else None
+            if input_score >= best_score:
+                best, best_score = beta, input_score
+            if refine:
+                known = {e["genotype"]: e["score"] for e in usable} | {beta: input_score}
+                polished = hill_climb(beta, best, lambda g: score_of(score, supernet, g, batches), known=known,
+                                      allowed=lambda g: _no_costlier(g, before, cost))
+                notes.append(f"refined: {len(polished.steps)} one-edge move(s) after the choice, "
+                             f"{polished.evaluations} more cell(s) scored")
+                best, best_score, steps = polished.genotype, polished.score, polished.steps
+                rival = best_score if best != beta else rival
+            short = best != beta and best_score < input_score + margin / 100
+            if short or (best == beta and rival is not None):
+                input_won = True
+                notes.append(f"the input won: the supernet's {score} is {100 * input_score:.2f} for it, for the best "
+                             f"transformation {100 * rival:.2f}"
+                             + (f", less than {margin:g} point(s) more" if short else "") + "; returned unchanged")
+                best, steps = beta, []
     table = [{k: v for k, v in e.items() if k != "genotype"} for e in seen.values()]
-    return TransformResult(beta, best, method, before, cost(best), table, notes, input_won)
+    return TransformResult(beta, best, method, before, cost(best), table, notes, input_won, steps)
+
+
+def _no_costlier(g: Genotype, before: Cost, cost: Callable[[Genotype], Cost]) -> bool:
+    try:
+        after = cost(g)
+    except NatError:
+        return False
+    return after.params <= before.params and after.madds <= before.madds

@@ -1,0 +1,165 @@
+"""Supernet-guided refinement: hill-climbing over one-edge legal transformations."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nat.arch import nb201
+from nat.arch.genotype import Genotype
+from nat.arch.rules import is_legal_transformation, legal_replacements
+from nat.arch.space import SPACES
+from nat.arch.zoo import resolve
+from nat.errors import NatError
+from nat.nn.nb201 import NB201CostModel
+from nat.ops import SKIP
+from nat.policy import GCNPolicy
+from nat.search.refine import one_edge_moves, refine
+from nat.search.transform import Transformer, transform
+
+EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+def _edge_diff(a: Genotype, b: Genotype) -> int:
+    return sum(x.op != y.op for name in ("normal", "reduce")
+               for x, y in zip(getattr(a, name).edges, getattr(b, name).edges))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_refinement_is_a_legal_monotone_local_optimum(seed):
+    """Over random cells and random scores: every result is a legal transformation of the input,
+    never scores below the start, and no one-edge move from it scores higher."""
+    rng = np.random.default_rng(seed)
+    table = rng.normal(size=nb201.N_CELLS)
+    connected = np.flatnonzero(nb201.connected_codes())
+    beta = nb201.to_genotype(nb201.decode(int(rng.choice(connected))))
+    legal = [int(c) for c in nb201.legal_codes(nb201.encode(beta)) if nb201.connected_codes()[c]]
+    start = nb201.to_genotype(nb201.decode(int(rng.choice(legal))))
+    calls = []
+
+    def score(g):
+        calls.append(g)
+        return table[nb201.encode(g)]
+
+    result = refine(beta, start, score)
+    assert is_legal_transformation(beta, result.genotype)
+    assert result.score == table[nb201.encode(result.genotype)] >= result.start_score == table[nb201.encode(start)]
+    assert all(table[nb201.encode(g)] <= result.score for g, _ in one_edge_moves(beta, result.genotype))
+    assert len(calls) == len(set(calls)) == result.evaluations  # every cell scored once
+    scores = [s["score"] for s in result.steps]
+    assert scores == sorted(scores) and len(set(scores)) == len(scores)  # strictly climbing
+
+
+def test_one_edge_moves_are_every_legal_single_change():
+    beta = nb201.genotype_from_string(EXAMPLE)
+    moves = list(one_edge_moves(beta, beta))
+    # each of the 6 edges may take each legal replacement but itself; tied: both cells change together
+    expected = sum(len(legal_replacements(e.op)) - 1 for e in beta.normal.edges)
+    assert len(moves) == expected
+    for g, move in moves:
+        assert g.normal == g.reduce and _edge_diff(beta, g) == 2 and is_legal_transformation(beta, g)
+        assert move["cell"] is None and g.normal.edges[move["index"]].op == move["to"]
+
+
+def test_one_edge_moves_change_one_cell_of_darts():
+    _, beta = resolve("DARTS")
+    moves = list(one_edge_moves(beta, beta))
+    assert {m["cell"] for _, m in moves} == {"normal", "reduce"}
+    for g, move in moves:
+        other = "reduce" if move["cell"] == "normal" else "normal"
+        assert getattr(g, other) == getattr(beta, other) and _edge_diff(beta, g) == 1
+        assert is_legal_transformation(beta, g)
+
+
+def test_refinement_climbs_a_separable_score_to_its_best():
+    """A score that adds one value per (edge, op) has its best legal transformation reachable one
+    edge at a time when every change is towards a skip (the cell stays connected)."""
+    _, beta = resolve("DARTS")
+    rng = random.Random(0)
+    worth = {(name, i, op): rng.random() for name in ("normal", "reduce")
+             for i, e in enumerate(getattr(beta, name).edges) for op in (e.op, SKIP)}
+
+    def score(g):
+        return sum(worth.get((name, i, e.op), -10.0) for name in ("normal", "reduce")
+                   for i, e in enumerate(getattr(g, name).edges))
+
+    result = refine(beta, beta, score)
+    for name in ("normal", "reduce"):
+        for i, (eb, ea) in enumerate(zip(getattr(beta, name).edges, getattr(result.genotype, name).edges)):
+            assert ea.op == max((eb.op, SKIP), key=lambda op: worth[(name, i, op)])
+
+
+def test_refinement_takes_only_allowed_moves_and_known_scores_are_not_measured():
+    beta = nb201.genotype_from_string(EXAMPLE)
+    table = np.random.default_rng(3).normal(size=nb201.N_CELLS)
+    calls = []
+
+    def score(g):
+        calls.append(g)
+        return table[nb201.encode(g)]
+
+    free = refine(beta, beta, score)
+    assert free.steps, "this seed must have an improving move for the test to mean anything"
+    first = free.steps[0]
+    banned = lambda g: g.normal.edges[first["index"]].op != first["to"]  # noqa: E731
+    calls.clear()
+    held = refine(beta, beta, score, allowed=banned, known={beta: table[nb201.encode(beta)]})
+    assert beta not in calls
+    assert all(s["index"] != first["index"] or s["to"] != first["to"] for s in held.steps)
+    assert refine(beta, beta, score, max_steps=0).genotype == beta
+    assert refine(beta, beta, score, min_gain=1e9).steps == []
+
+
+class _LikesTarget(nn.Module):
+    """A stand-in supernet more confident the more of the target's edges a cell shares."""
+
+    def __init__(self, target: Genotype) -> None:
+        super().__init__()
+        self.target = target
+
+    def check(self, genotype):
+        return None
+
+    def forward(self, x, genotype):
+        y = x[:, 0, 0, 0].long()
+        agree = sum(a.op == b.op for a, b in zip(genotype.normal.edges, self.target.normal.edges))
+        logits = torch.zeros(len(x), 10)
+        logits[torch.arange(len(x)), y] = float(agree)
+        return logits
+
+
+def _stand_in(supernet: nn.Module) -> tuple[Transformer, list]:
+    policy = GCNPolicy()
+    policy.cell_types = SPACES["nb201"].cell_types
+    x = torch.zeros(20, 3, 2, 2)
+    x[:, 0, 0, 0] = torch.arange(20) % 10
+    return Transformer(policy, "nb201", "test", supernet), [(x, torch.arange(20) % 10)]
+
+
+def test_transform_refine_reaches_the_supernets_favourite_and_margin_keeps_the_input():
+    beta = nb201.genotype_from_string(EXAMPLE)
+    target = nb201.genotype_from_string(EXAMPLE.replace("nor_conv_3x3~1", "skip_connect~1")
+                                        .replace("avg_pool_3x3", "skip_connect"))
+    t, batches = _stand_in(_LikesTarget(target))
+    plain = transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), seed=1)
+    refined = transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), seed=1, refine=True)
+    assert refined.genotype == target and refined.method.endswith("+refine")
+    assert plain.genotype != target  # an untrained policy's two draws do not find it
+    assert [s["to"] for s in refined.refinement] and any("refined" in n for n in refined.notes)
+    greedy = transform(beta, t, greedy=True, batches=batches, cost_fn=NB201CostModel(), refine=True)
+    assert greedy.genotype == target  # refinement also follows the per-edge argmax
+    safe = transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), refine=True, margin=90.0)
+    assert safe.genotype == beta and safe.input_won and safe.refinement == []
+    assert any("point(s) more" in n for n in safe.notes)
+    with pytest.raises(NatError, match="--margin"):
+        transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), margin=-1)
+
+
+def test_cli_refine_needs_scoring_data(capsys):
+    from nat.cli import main
+    assert main(["transform", EXAMPLE, "--refine"]) != 0
+    assert "--select-on" in capsys.readouterr().err
