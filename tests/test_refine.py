@@ -163,3 +163,51 @@ def test_cli_refine_needs_scoring_data(capsys):
     from nat.cli import main
     assert main(["transform", EXAMPLE, "--refine"]) != 0
     assert "--select-on" in capsys.readouterr().err
+
+
+# -- packed transformers: the supernet travels with the policy -------------------------------------
+def test_packed_transformer_scores_as_its_run_folder(tmp_path):
+    from nat.data import Dataset
+    from nat.search.config import SearchConfig
+    from nat.search.rewards import fit
+    from nat.search.trainer import run_search
+    from nat.search.transform import load_transformer, pack_transformer
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (96, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, 96)
+    data = Dataset.from_arrays("fake", [str(i) for i in range(10)], images[:64], labels[:64], images[64:], labels[64:])
+    cfg = SearchConfig(space="nb201", channels=4, layers=3, resolution=16, batch_size=16, epochs=1, w_steps=2,
+                       theta_steps=1, policy="gcn", device="cpu")
+    run_search(cfg, data, tmp_path / "run")
+    beta = nb201.genotype_from_string(EXAMPLE)
+    folder = load_transformer(tmp_path / "run", beta)
+    x = torch.as_tensor(images[64:80]).permute(0, 3, 1, 2).float() / 255
+    batches = [(x, torch.as_tensor(labels[64:80]))]
+    exact = load_transformer(pack_transformer(tmp_path / "run", tmp_path / "full.pt", half=False), beta)
+    small = load_transformer(pack_transformer(tmp_path / "run", tmp_path / "half.pt"), beta)
+    assert (tmp_path / "half.pt").stat().st_size < (tmp_path / "full.pt").stat().st_size
+    for g in (beta, *[g for g, _ in one_edge_moves(beta, beta)][:3]):
+        assert fit(exact.supernet, g, batches) == fit(folder.supernet, g, batches)
+        assert fit(small.supernet, g, batches) == pytest.approx(fit(folder.supernet, g, batches), abs=2e-3)
+    assert torch.equal(next(iter(small.policy.state_dict().values())), next(iter(folder.policy.state_dict().values())))
+
+
+def test_packing_names_what_is_missing(tmp_path):
+    from nat.bench import fixture
+    from nat.search.config import PRESETS, SearchConfig
+    from nat.search.trainer import run_search
+    from nat.search.transform import pack_transformer
+
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(NatError, match="junk.pt: not a readable checkpoint"):
+        pack_transformer(tmp_path / "junk.pt", tmp_path / "out.pt")
+    table = fixture.write_fixture_table(tmp_path / "t.csv")
+    cfg = SearchConfig(**{**PRESETS["nb201-learner"], "reward": f"table:{table}", "reward_metric": "valid_acc",
+                          "epochs": 1, "theta_steps": 1, "m": 2, "n": 2, "device": "cpu"})
+    run_search(cfg, None, tmp_path / "table-run")
+    with pytest.raises(NatError, match="trained no supernet"):
+        pack_transformer(tmp_path / "table-run", tmp_path / "out.pt")
+    with pytest.raises(NatError, match="no last.pt"):
+        pack_transformer(tmp_path / "table-run", tmp_path / "out.pt", supernet_run=tmp_path)
+    assert not (tmp_path / "out.pt").exists()

@@ -27,15 +27,15 @@ from ..cost import Cost, genotype_cost
 from ..errors import NatError
 from ..nn.network import NetworkConfig
 from ..policy import Policy, make_policy
-from ..runtime.checkpoint import load_checkpoint
+from ..runtime.checkpoint import load_checkpoint, save_checkpoint
 from .config import SearchConfig
 from .rewards import SCORES
 from .refine import refine as hill_climb
 from .rewards import score as score_of
 from .trainer import build_supernet
 
-__all__ = ["Transformer", "TransformResult", "load_transformer", "transform", "changed_edges", "check_space",
-           "shipped_transformer"]
+__all__ = ["Transformer", "TransformResult", "load_transformer", "pack_transformer", "transform", "changed_edges",
+           "check_space", "shipped_transformer"]
 
 
 @dataclass
@@ -86,11 +86,45 @@ def load_transformer(spec: str | Path | None, genotype: Genotype, device: str | 
     policy.eval()
     supernet = None
     if supernet_state is not None and supernet_state.get("supernet") is not None:  # none with a table reward
-        classes = supernet_state["supernet"]["classifier_bias"].shape[0]
-        supernet = build_supernet(SearchConfig.from_dict(supernet_state["config"]), classes, device)
-        supernet.load_state_dict(supernet_state["supernet"])
-        supernet.eval()
+        supernet = _supernet_from(supernet_state["config"], supernet_state["supernet"], device)
+    elif state.get("supernet") is not None:  # a packed file (`pack_transformer`): the supernet travels with it
+        supernet = _supernet_from(state["supernet"]["config"], state["supernet"]["state_dict"], device)
     return Transformer(policy, state["space"], str(path), supernet, state["config"])
+
+
+def _supernet_from(config: dict, state_dict: dict, device) -> torch.nn.Module:
+    classes = state_dict["classifier_bias"].shape[0]
+    supernet = build_supernet(SearchConfig.from_dict(config), classes, device)
+    supernet.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()})
+    return supernet.eval()
+
+
+def pack_transformer(policy: str | Path, out: str | Path, *, supernet_run: str | Path | None = None,
+                     half: bool = True) -> Path:
+    """Write one file holding a policy and the supernet that scores its candidates, so that
+    ``nat transform --select-on DATA --refine`` works without the run folder (the shipped files
+    are made this way).
+
+    ``policy``: a search run folder or a transformer file; ``supernet_run``: the run folder whose
+    ``last.pt`` holds the supernet (default: the policy's own folder; a policy trained on cached
+    scores names the supernet run that made them). ``half`` stores the weights in float16: half
+    the size; the scores move by about 1e-4.
+    """
+    policy = Path(policy)
+    source = policy / "transformer.pt" if policy.is_dir() else policy
+    run = Path(supernet_run) if supernet_run is not None else (policy if policy.is_dir() else policy.parent)
+    state = load_checkpoint(source)
+    if state.get("format") != "nat-transformer":
+        raise NatError(f"{source}: not a transformer file (expected one written by `nat search`)")
+    if not (run / "last.pt").exists():
+        raise NatError(f"{run}: no last.pt here to take the supernet from (is it a `nat search` run folder?)")
+    checkpoint = load_checkpoint(run / "last.pt")
+    if checkpoint.get("supernet") is None:
+        raise NatError(f"{run}: this run trained no supernet (a table reward): pass supernet_run=, the run whose supernet made its scores")
+    weights = {k: v.half() if half and v.is_floating_point() else v for k, v in checkpoint["supernet"].items()}
+    save_checkpoint({**state, "supernet": {"config": checkpoint["config"], "state_dict": weights,
+                                           "source": str(run)}}, out)
+    return Path(out)
 
 
 def changed_edges(beta: Genotype, alpha: Genotype) -> list[dict]:
