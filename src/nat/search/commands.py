@@ -119,10 +119,10 @@ def cmd_search(args) -> int:
 
 
 def _selection_batches(transformer, data_spec: str, subset: int) -> list:
-    """A random sample of ``subset`` held-out images of the run's 60% split (see scoring_batches)."""
+    """A random sample of ``subset`` held-out images of the supernet run's 60% split (see scoring_batches)."""
     from ..data import load_dataset
     from .trainer import scoring_batches, search_split
-    cfg = transformer.config
+    cfg = transformer.held_out_config
     data = load_dataset(data_spec)
     _, held_out = search_split(len(data.train_images), subset=cfg.get("subset"), split=tuple(cfg["split"]),
                                seed=cfg["split_seed"])
@@ -147,7 +147,8 @@ def cmd_transform(args) -> int:
         raise NatError("--refine and --margin rank by the supernet's score: give --select-on DATA too")
     if args.select_on:
         if transformer.supernet is None:
-            raise NatError("--select-on needs the supernet: pass --transformer RUN_DIR (a `nat search` run folder)")
+            raise NatError(f"--select-on needs the supernet, and {transformer.source} holds the policy only: pass "
+                           "--transformer RUN_DIR (a `nat search` run folder) or a file packed with its supernet")
         batches = _selection_batches(transformer, args.select_on, args.subset)
     from ..cli import _config
     cfg = _config(args, beta)  # the same size checks as `nat cost`

@@ -47,6 +47,12 @@ class Transformer:
     source: str
     supernet: torch.nn.Module | None = None  # the space's supernet class
     config: dict = field(default_factory=dict)
+    supernet_config: dict = field(default_factory=dict)  # the supernet's run: whose held-out split scores
+
+    @property
+    def held_out_config(self) -> dict:
+        """The config whose 40/60 split the supernet never trained on (its own run's)."""
+        return self.supernet_config or self.config
 
 
 def shipped_transformer(genotype: Genotype) -> Path:
@@ -84,12 +90,14 @@ def load_transformer(spec: str | Path | None, genotype: Genotype, device: str | 
     policy.cost_aware = state["config"].get("cost_aware", True)
     policy.cell_types = get_space(state["space"]).cell_types
     policy.eval()
-    supernet = None
+    supernet, supernet_config = None, {}
     if supernet_state is not None and supernet_state.get("supernet") is not None:  # none with a table reward
-        supernet = _supernet_from(supernet_state["config"], supernet_state["supernet"], device)
+        supernet_config = supernet_state["config"]
+        supernet = _supernet_from(supernet_config, supernet_state["supernet"], device)
     elif state.get("supernet") is not None:  # a packed file (`pack_transformer`): the supernet travels with it
-        supernet = _supernet_from(state["supernet"]["config"], state["supernet"]["state_dict"], device)
-    return Transformer(policy, state["space"], str(path), supernet, state["config"])
+        supernet_config = state["supernet"]["config"]
+        supernet = _supernet_from(supernet_config, state["supernet"]["state_dict"], device)
+    return Transformer(policy, state["space"], str(path), supernet, state["config"], supernet_config)
 
 
 def _supernet_from(config: dict, state_dict: dict, device) -> torch.nn.Module:
