@@ -19,7 +19,9 @@ from nat.nn.nb201 import NB201CostModel
 from nat.ops import SKIP
 from nat.policy import GCNPolicy
 from nat.search.refine import one_edge_moves, refine
-from nat.search.transform import Transformer, transform
+from nat.search.transform import transform
+
+from test_improving import _stand_in  # noqa: E402  (one stand-in transformer for the selection tests)
 
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 
@@ -130,14 +132,6 @@ class _LikesTarget(nn.Module):
         logits = torch.zeros(len(x), 10)
         logits[torch.arange(len(x)), y] = float(agree)
         return logits
-
-
-def _stand_in(supernet: nn.Module) -> tuple[Transformer, list]:
-    policy = GCNPolicy()
-    policy.cell_types = SPACES["nb201"].cell_types
-    x = torch.zeros(20, 3, 2, 2)
-    x[:, 0, 0, 0] = torch.arange(20) % 10
-    return Transformer(policy, "nb201", "test", supernet), [(x, torch.arange(20) % 10)]
 
 
 def test_transform_refine_reaches_the_supernets_favourite_and_margin_keeps_the_input():

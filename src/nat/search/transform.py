@@ -229,6 +229,8 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
                 continue
             if after.params > before.params or after.madds > before.madds:
                 entry["dropped"] = "costs more"
+    if refine and beta not in seen:  # refinement may start from the input (every draw may have been dropped)
+        seen[beta] = {"genotype": beta, "log_prob": float("-inf"), "score": None, "dropped": None, "input": True}
     usable = [e for e in seen.values() if e["dropped"] is None]
     supernet, input_score = None, None
     if usable and (refine or (not greedy and len(usable) > 1)):
