@@ -80,11 +80,8 @@ def legal_pools(codes: np.ndarray) -> dict[int, list[int]]:
 def choose(pools: dict[int, list[int]], score: np.ndarray, margin: float) -> dict[int, int]:
     """Per cell: the best-scored of its pool, taken only when it scores ``margin`` above the input
     (the input always counts)."""
-    out = {}
-    for code, pool in pools.items():
-        top = max(pool, key=lambda c: score[c]) if pool else code
-        out[code] = top if score[top] >= score[code] + margin else code
-    return out
+    return with_margin({code: max(pool, key=lambda c: score[c]) if pool else code for code, pool in pools.items()},
+                       score, margin)
 
 
 def refined(starts: dict[int, int], score: np.ndarray) -> dict[int, int]:

@@ -12,12 +12,10 @@ from torch import nn
 from nat.arch import nb201
 from nat.arch.genotype import Genotype
 from nat.arch.rules import is_legal_transformation, legal_replacements
-from nat.arch.space import SPACES
 from nat.arch.zoo import resolve
 from nat.errors import NatError
 from nat.nn.nb201 import NB201CostModel
 from nat.ops import SKIP
-from nat.policy import GCNPolicy
 from nat.search.refine import one_edge_moves, refine
 from nat.search.transform import transform
 

@@ -89,12 +89,12 @@ def refine(beta: Genotype, start: Genotype, score: Callable[[Genotype], float], 
     current_score = start_score = value(start)
     steps: list[dict] = []
     while len(steps) < max_steps:
-        moves = sorted(((value(g), k, g, move) for k, (g, move) in enumerate(one_edge_moves(beta, current))),
-                       key=lambda t: (-t[0], t[1]))  # best first; ties in the order the edges are listed
+        # best first; a stable sort keeps ties in the order the edges are listed
+        moves = sorted(((value(g), g, move) for g, move in one_edge_moves(beta, current)), key=lambda m: -m[0])
         better = takewhile(lambda m: m[0] > current_score + min_gain, moves)
-        taken = next((m for m in better if allowed is None or allowed(m[2])), None)
+        taken = next((m for m in better if allowed is None or allowed(m[1])), None)
         if taken is None:
             break
-        current_score, _, current, move = taken
+        current_score, current, move = taken
         steps.append({**move, "score": current_score})
     return Refinement(current, current_score, start_score, steps, fresh)

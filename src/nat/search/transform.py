@@ -29,8 +29,8 @@ from ..nn.network import NetworkConfig
 from ..policy import Policy, make_policy
 from ..runtime.checkpoint import load_checkpoint, save_checkpoint
 from .config import SearchConfig
-from .rewards import SCORES
 from .refine import refine as hill_climb
+from .rewards import SCORES
 from .rewards import score as score_of
 from .trainer import build_supernet
 
@@ -128,7 +128,8 @@ def pack_transformer(policy: str | Path, out: str | Path, *, supernet_run: str |
         raise NatError(f"{run}: no last.pt here to take the supernet from (is it a `nat search` run folder?)")
     checkpoint = load_checkpoint(run / "last.pt")
     if checkpoint.get("supernet") is None:
-        raise NatError(f"{run}: this run trained no supernet (a table reward): pass supernet_run=, the run whose supernet made its scores")
+        raise NatError(f"{run}: this run trained no supernet (a table reward): pass supernet_run=, "
+                       "the run whose supernet made its scores")
     weights = {k: v.half() if half and v.is_floating_point() else v for k, v in checkpoint["supernet"].items()}
     save_checkpoint({**state, "supernet": {"config": checkpoint["config"], "state_dict": weights,
                                            "source": str(run)}}, out)
@@ -222,13 +223,7 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
         if not is_legal_transformation(beta, d.alpha):  # cannot happen with a masked policy; checked anyway
             entry["dropped"] = "illegal"
         else:
-            try:
-                after = cost(d.alpha)
-            except NatError as err:  # e.g. a block a hand-crafted backbone cannot hold
-                entry["dropped"] = f"cannot be built: {err}"
-                continue
-            if after.params > before.params or after.madds > before.madds:
-                entry["dropped"] = "costs more"
+            entry["dropped"] = _cost_problem(d.alpha, before, cost)
     if refine and beta not in seen:  # refinement may start from the input (every draw may have been dropped)
         seen[beta] = {"genotype": beta, "log_prob": float("-inf"), "score": None, "dropped": None, "input": True}
     usable = [e for e in seen.values() if e["dropped"] is None]
@@ -267,7 +262,7 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
             if refine:
                 known = {e["genotype"]: e["score"] for e in usable} | {beta: input_score}
                 polished = hill_climb(beta, best, lambda g: score_of(score, supernet, g, batches), known=known,
-                                      allowed=lambda g: _no_costlier(g, before, cost))
+                                      allowed=lambda g: _cost_problem(g, before, cost) is None)
                 notes.append(f"refined: {len(polished.steps)} one-edge move(s) after the choice, "
                              f"{polished.evaluations} more cell(s) scored")
                 best, best_score, steps = polished.genotype, polished.score, polished.steps
@@ -283,9 +278,10 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
     return TransformResult(beta, best, method, before, cost(best), table, notes, input_won, steps)
 
 
-def _no_costlier(g: Genotype, before: Cost, cost: Callable[[Genotype], Cost]) -> bool:
+def _cost_problem(g: Genotype, before: Cost, cost: Callable[[Genotype], Cost]) -> str | None:
+    """Why ``g`` may not be returned on cost grounds (``None``: it is buildable and no costlier)."""
     try:
         after = cost(g)
-    except NatError:
-        return False
-    return after.params <= before.params and after.madds <= before.madds
+    except NatError as err:  # e.g. a block a hand-crafted backbone cannot hold
+        return f"cannot be built: {err}"
+    return "costs more" if after.params > before.params or after.madds > before.madds else None
