@@ -19,7 +19,7 @@ from nat.ops import SKIP
 from nat.search.refine import one_edge_moves, refine
 from nat.search.transform import transform
 
-from test_improving import _stand_in  # noqa: E402  (one stand-in transformer for the selection tests)
+from test_improving import _PrefersInput, _stand_in  # noqa: E402  (one set of stand-ins for the selection tests)
 
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 
@@ -114,19 +114,12 @@ def test_refinement_takes_only_allowed_moves_and_known_scores_are_not_measured()
     assert refine(beta, beta, score, min_gain=1e9).steps == []
 
 
-class _LikesTarget(nn.Module):
-    """A stand-in supernet more confident the more of the target's edges a cell shares."""
-
-    def __init__(self, target: Genotype) -> None:
-        super().__init__()
-        self.target = target
-
-    def check(self, genotype):
-        return None
+class _LikesTarget(_PrefersInput):
+    """A stand-in supernet more confident the more of its favourite's edges a cell shares."""
 
     def forward(self, x, genotype):
         y = x[:, 0, 0, 0].long()
-        agree = sum(a.op == b.op for a, b in zip(genotype.normal.edges, self.target.normal.edges))
+        agree = sum(a.op == b.op for a, b in zip(genotype.normal.edges, self.favourite.normal.edges))
         logits = torch.zeros(len(x), 10)
         logits[torch.arange(len(x)), y] = float(agree)
         return logits
