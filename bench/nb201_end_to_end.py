@@ -51,6 +51,7 @@ from nat.bench.table import load_table  # noqa: E402
 from nat.search.commands import _selection_batches  # noqa: E402
 from nat.search.config import PRESETS, SearchConfig  # noqa: E402
 from nat.search.refine import refine  # noqa: E402
+from nat.search.rewards import paired_z  # noqa: E402
 from nat.search.trainer import run_search  # noqa: E402
 from nat.search.transform import load_transformer  # noqa: E402
 
@@ -106,6 +107,44 @@ def with_margin(result: dict[int, int], score: np.ndarray, margin: float) -> dic
     return {code: r if score[r] >= score[code] + margin else code for code, r in result.items()}
 
 
+def with_significance(result: dict[int, int], losses: np.ndarray, z: float) -> dict[int, int]:
+    """Keep each cell's result only where its held-out loss is below the input's by at least ``z``
+    standard errors of the per-image paired difference (`nat.search.rewards.paired_z`, as
+    ``nat transform --significance``)."""
+    out = {}
+    for code, r in result.items():
+        out[code] = r if r != code and paired_z(torch.from_numpy(losses[code]), torch.from_numpy(losses[r])) >= z \
+            else code
+    return out
+
+
+def score_space(run, data: str, images: int, scores_csv: Path, losses_npy: Path | None, limit: int | None) -> None:
+    """Score every connected cell once: the CSV of accuracy and fit, and (``losses_npy``) every
+    cell's per-image losses, one row per code (NaN for disconnected cells)."""
+    batches = _selection_batches(run, data, images)
+    connected = [int(c) for c in np.flatnonzero(nb201.connected_codes())][:limit]
+    per_image = {} if losses_npy is not None else None
+    scores = score_codes(run.supernet, connected, batches, show_progress=True, image_losses=per_image)
+    lines = ["arch,supernet_acc,supernet_fit"]
+    for code, text in enumerate(nb201.all_strings()):
+        acc, loss = scores.get(code, (10.0, math.log(10)))  # disconnected: never an input or a result
+        lines.append(f"{text},{acc:.4f},{100 * math.exp(-loss):.6f}")
+    if scores_csv.exists():  # scored before without per-image losses: the same images, so the same means
+        before = load_table(scores_csv, "supernet_fit")
+        now = np.array([100 * math.exp(-scores[c][1]) for c in connected])
+        gap = float(np.abs(before.values[connected] * (100.0 / before.scale) - now).max())
+        print(f"re-scored for per-image losses: largest change of a cell's fit {gap:.4f} points", flush=True)
+    else:
+        scores_csv.write_text("\n".join(lines) + "\n")
+    if per_image is not None:
+        table = np.full((5 ** 6, len(next(iter(per_image.values())))), np.nan, dtype=np.float32)
+        for code, row in per_image.items():
+            table[code] = row
+        partial = losses_npy.with_suffix(".partial.npy")
+        np.save(partial, table)
+        partial.replace(losses_npy)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, help="nb201 search run folder holding the trained supernet")
@@ -120,6 +159,9 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=8, help="policy samples per cell at selection")
     ap.add_argument("--margin", type=float, nargs="+", default=[0.0],
                     help="score points a change must gain over the input (several: one selection each)")
+    ap.add_argument("--significance", type=float, nargs="+", default=[],
+                    help="also keep a change only where its held-out loss beats the input's by this many paired "
+                         "standard errors (several: one selection each; stores per-image losses)")
     ap.add_argument("--config", help="YAML with SearchConfig fields over the nb201-learner preset")
     ap.add_argument("--limit", type=int, help="score only the first N connected cells (smoke tests of this script)")
     args = ap.parse_args()
@@ -131,16 +173,10 @@ def main() -> None:
     supernet_minutes = train_minutes(Path(args.run))
 
     scores_csv = out / "supernet-scores.csv"
+    losses_npy = out / "supernet-losses.npy" if args.significance else None
     start = time.perf_counter()
-    if not scores_csv.exists():
-        batches = _selection_batches(run, args.data, args.images)
-        connected = [int(c) for c in np.flatnonzero(nb201.connected_codes())][:args.limit]
-        scores = score_codes(run.supernet, connected, batches, show_progress=True)
-        lines = ["arch,supernet_acc,supernet_fit"]
-        for code, text in enumerate(nb201.all_strings()):
-            acc, loss = scores.get(code, (10.0, math.log(10)))  # disconnected: never an input or a result
-            lines.append(f"{text},{acc:.4f},{100 * math.exp(-loss):.6f}")
-        scores_csv.write_text("\n".join(lines) + "\n")
+    if not scores_csv.exists() or (losses_npy is not None and not losses_npy.exists()):
+        score_space(run, args.data, args.images, scores_csv, losses_npy, args.limit)
     scoring_minutes = (time.perf_counter() - start) / 60
 
     fields = {**PRESETS["nb201-learner"], **(yaml.safe_load(Path(args.config).read_text()) if args.config else {})}
@@ -150,6 +186,9 @@ def main() -> None:
     every_move = legal_pools(connected)
     reference = {str(m): choose(every_move, score, m) for m in args.margin}  # before the truth is read
     from_input = refined({int(c): int(c) for c in connected}, score)
+    losses = np.load(losses_npy) if losses_npy is not None else None
+    best_of_all = choose(every_move, score, 0.0)
+    reference.update({f"z{z:g}": with_significance(best_of_all, losses, z) for z in args.significance})
     truth = load_table(args.table)
     values = truth.values * (100.0 / truth.scale)
     oracle_gain = oracle_mean_gain(truth)
@@ -172,6 +211,11 @@ def main() -> None:
         polished = refined(choose(pools, score, 0.0), score)
         refined_rows = {str(m): summarise(with_margin(polished, score, m), values, connected, oracle_gain)
                         for m in args.margin}
+        plain = choose(pools, score, 0.0)
+        for z in args.significance:
+            selected[f"z{z:g}"] = summarise(with_significance(plain, losses, z), values, connected, oracle_gain)
+            refined_rows[f"z{z:g}"] = summarise(with_significance(polished, losses, z), values, connected,
+                                                oracle_gain)
         selection_minutes = (time.perf_counter() - start) / 60
         row = {"seed": seed, **summarise(greedy, values, connected, oracle_gain), "selected": selected,
                "refined": refined_rows,
@@ -179,7 +223,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     summary = {"run": args.run, "images": args.images, "metric": args.metric, "candidates": args.candidates,
-               "margin": args.margin, "supernet_train_minutes": supernet_minutes,
+               "margin": args.margin, "significance": args.significance, "supernet_train_minutes": supernet_minutes,
                "scoring_minutes": scoring_minutes, "oracle_gain": oracle_gain,
                "mean_gain": float(np.mean([r["mean_gain"] for r in rows])),
                "selected_mean_gain": {m: float(np.mean([r["selected"][m]["mean_gain"] for r in rows]))
@@ -191,8 +235,10 @@ def main() -> None:
                "refined_worsened": {m: float(np.mean([r["refined"][m]["worsened"] for r in rows]))
                                     for m in rows[0]["refined"]},
                "supernet_best": {m: summarise(r, values, connected, oracle_gain) for m, r in reference.items()},
-               "refined_from_input": {str(m): summarise(with_margin(from_input, score, m), values, connected,
-                                                        oracle_gain) for m in args.margin},
+               "refined_from_input": {**{str(m): summarise(with_margin(from_input, score, m), values, connected,
+                                                           oracle_gain) for m in args.margin},
+                                      **{f"z{z:g}": summarise(with_significance(from_input, losses, z), values,
+                                                              connected, oracle_gain) for z in args.significance}},
                "seeds": rows,
                "config": fields}
     (out / "end_to_end.json").write_text(json.dumps(summary, indent=1))
@@ -202,7 +248,7 @@ def main() -> None:
           f"(oracle +{oracle_gain:.3f})")
     for m, gain in summary["selected_mean_gain"].items():
         best = summary["supernet_best"][m]
-        print(f"  margin {m}: selected mean true gain {gain:+.3f}, worsened {100 * summary['selected_worsened'][m]:.1f}%;"
+        print(f"  {'margin ' + m if not m.startswith('z') else 'significance ' + m[1:] + ' SE'}: selected mean true gain {gain:+.3f}, worsened {100 * summary['selected_worsened'][m]:.1f}%;"
               f" the supernet's own best {best['mean_gain']:+.3f}, worsened {100 * best['worsened']:.1f}%")
         alone = summary["refined_from_input"][m]
         per_seed = ", ".join(f"{r['refined'][m]['mean_gain']:+.3f}" for r in rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -144,12 +145,6 @@ def test_transform_refine_reaches_the_supernets_favourite_and_margin_keeps_the_i
         transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), margin=-1)
 
 
-def test_cli_refine_needs_scoring_data(capsys):
-    from nat.cli import main
-    assert main(["transform", EXAMPLE, "--refine"]) != 0
-    assert "--select-on" in capsys.readouterr().err
-
-
 # -- packed transformers: the supernet travels with the policy -------------------------------------
 def test_packed_transformer_scores_as_its_run_folder(tmp_path):
     from nat.data import Dataset
@@ -196,3 +191,60 @@ def test_packing_names_what_is_missing(tmp_path):
     with pytest.raises(NatError, match="no last.pt"):
         pack_transformer(tmp_path / "table-run", tmp_path / "out.pt", supernet_run=tmp_path)
     assert not (tmp_path / "out.pt").exists()
+
+
+# -- significance: a change must beat the input by more than the images' noise -----------------------
+def test_paired_z_by_hand_and_its_invariances():
+    from nat.search.rewards import paired_z
+    reference = torch.tensor([2.0, 1.0, 3.0, 4.0])
+    other = reference - torch.tensor([1.0, -1.0, 1.0, 1.0])  # differences: mean 0.5, sd 1, se 0.5
+    assert paired_z(reference, other) == pytest.approx(1.0)
+    assert paired_z(other, reference) == pytest.approx(-1.0)
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(50, generator=g), torch.rand(50, generator=g)
+    offset = 10 * torch.rand(50, generator=g)  # how hard each image is: cancels in a paired test
+    assert paired_z(a + offset, b + offset) == pytest.approx(paired_z(a, b))
+    assert paired_z(3 * a, 3 * b) == pytest.approx(paired_z(a, b))  # no unit: the same in any scale
+    assert paired_z(a, a - 0.1) > 1e6 and paired_z(a, a) == 0.0  # the same gain on every image: certain
+    assert paired_z(torch.ones(3), torch.zeros(3)) == math.inf
+    with pytest.raises(ValueError, match="one length"):
+        paired_z(a, b[:10])
+
+
+class _BetterOnHalf(_PrefersInput):
+    """A stand-in supernet: every cell has logit 1 on the right class, except the favourite, which
+    has 3 on even images and 0 on odd ones: lower loss on average, but not by much for the spread."""
+
+    def forward(self, x, genotype):
+        y = x[:, 0, 0, 0].long()
+        rows = torch.arange(len(x))
+        logits = torch.zeros(len(x), 10)
+        value = torch.where(rows % 2 == 0, 3.0, 0.0) if genotype == self.favourite else torch.ones(len(x))
+        logits[rows, y] = value
+        return logits
+
+
+def test_transform_significance_keeps_a_change_only_when_it_beats_the_noise():
+    beta = nb201.genotype_from_string(EXAMPLE)
+    better = nb201.genotype_from_string(EXAMPLE.replace("avg_pool_3x3", "skip_connect"))
+    t, batches = _stand_in(_BetterOnHalf(better))
+    ce = lambda v: math.log(1 + 9 * math.exp(-v))  # noqa: E731  (cross-entropy, logit v on the right class)
+    d = torch.tensor([ce(1) - (ce(3) if i % 2 == 0 else ce(0)) for i in range(20)], dtype=torch.float64)
+    z = float(d.mean() / (d.std() / math.sqrt(20)))
+    assert 0.3 < z < 1.0  # better on average, well within the noise
+    kept = transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), refine=True,
+                     significance=z - 0.01)
+    assert kept.genotype == better and not kept.input_won and kept.significance == pytest.approx(z)
+    held = transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), refine=True,
+                     significance=2.0)
+    assert held.genotype == beta and held.input_won and held.refinement == []
+    assert any("standard error" in n for n in held.notes)
+    with pytest.raises(NatError, match="--significance"):
+        transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), significance=-1)
+
+
+@pytest.mark.parametrize("flag", [["--refine"], ["--significance", "2"]])
+def test_cli_scoring_flags_need_scoring_data(capsys, flag):
+    from nat.cli import main
+    assert main(["transform", EXAMPLE, *flag]) != 0
+    assert "--select-on" in capsys.readouterr().err

@@ -70,19 +70,27 @@ def make_probe(n_cells: int = 200, seed: int = 0) -> FidelityProbe:
 
 @torch.no_grad()
 def score_codes(supernet: torch.nn.Module, codes: Sequence[int], batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
-                *, show_progress: bool = False) -> dict[int, tuple[float, float]]:
+                *, show_progress: bool = False,
+                image_losses: dict[int, np.ndarray] | None = None) -> dict[int, tuple[float, float]]:
     """``{code: (top-1 accuracy in percent, mean cross-entropy)}`` of each cell under the shared
-    weights, on the same ``batches`` (batch statistics, no gradients, as rewards are measured)."""
+    weights, on the same ``batches`` (batch statistics, no gradients, as rewards are measured).
+
+    ``image_losses``, if given, receives each cell's per-image cross-entropy (float32, in batch
+    order): what a paired significance test of two cells needs (:func:`nat.search.rewards.paired_z`).
+    """
     out = {}
     total = sum(len(y) for _, y in batches)
     for code in progress(codes, total=len(codes), desc="scoring cells", enabled=show_progress, unit="cell"):
         genotype = nb201.to_genotype(nb201.decode(code))
-        correct, loss = 0, 0.0
+        correct, losses = 0, []
         for x, y in batches:
             logits = supernet(x, genotype)
             correct += (logits.argmax(1) == y).sum().item()
-            loss += F.cross_entropy(logits, y, reduction="sum").item()
-        out[code] = (100.0 * correct / total, loss / total)
+            losses.append(F.cross_entropy(logits.float(), y, reduction="none").double())
+        per_image = torch.cat(losses)
+        out[code] = (100.0 * correct / total, float(per_image.sum()) / total)
+        if image_losses is not None:
+            image_losses[code] = per_image.float().numpy()
     return out
 
 

@@ -71,6 +71,10 @@ def register(sub) -> None:
     p.add_argument("--margin", type=float, default=0.0, metavar="POINTS",
                    help="with --select-on: return a change only if it scores this many points above the input "
                         "(default 0; 2.5 halves to quarters the cells made worse on NAS-Bench-201)")
+    p.add_argument("--significance", type=float, metavar="Z",
+                   help="with --select-on: return a change only if its held-out loss beats the input's by Z "
+                        "standard errors of the per-image paired difference (e.g. 2; its unit does not depend on "
+                        "the supernet, unlike --margin)")
     p.add_argument("--seed", type=int, default=0)
     _size_args(p, "the result")
     p.add_argument("-o", "--output", help="write the transformed genotype (JSON layout)")
@@ -143,8 +147,8 @@ def cmd_transform(args) -> int:
     transformer = load_transformer(args.transformer, beta)
     check_space(beta, transformer)
     batches = None
-    if (args.refine or args.margin) and not args.select_on:
-        raise NatError("--refine and --margin rank by the supernet's score: give --select-on DATA too")
+    if (args.refine or args.margin or args.significance is not None) and not args.select_on:
+        raise NatError("--refine, --margin and --significance rank by the supernet's score: give --select-on DATA too")
     if args.select_on:
         if transformer.supernet is None:
             raise NatError(f"--select-on needs the supernet, and {transformer.source} holds the policy only: pass "
@@ -161,7 +165,7 @@ def cmd_transform(args) -> int:
                                                                                      "dataset": dataset}
     result = transform(beta, transformer, candidates=args.candidates, greedy=args.greedy, batches=batches,
                        cost_config=cfg, seed=args.seed, cost_fn=cost_fn, score=args.score,
-                       refine=args.refine, margin=args.margin)
+                       refine=args.refine, margin=args.margin, significance=args.significance)
     if args.output:
         write_genotype_file(result.genotype, args.output, "json", source=f"nat transform {label} ({result.method})")
     if args.draw:
@@ -173,7 +177,7 @@ def cmd_transform(args) -> int:
                           "cost_before": result.cost_before.as_dict(), "cost_after": result.cost_after.as_dict(),
                           "size": size,
                           "candidates": result.candidates, "notes": result.notes, "input_won": result.input_won,
-                          "refinement": result.refinement}, indent=1))
+                          "refinement": result.refinement, "significance": result.significance}, indent=1))
         return 0
     print(f"{label}: {result.method} with {transformer.source}")
     if not result.changed:

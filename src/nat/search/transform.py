@@ -30,7 +30,7 @@ from ..policy import Policy, make_policy
 from ..runtime.checkpoint import load_checkpoint, save_checkpoint
 from .config import SearchConfig
 from .refine import refine as hill_climb
-from .rewards import SCORES
+from .rewards import SCORES, image_losses, paired_z
 from .rewards import score as score_of
 from .trainer import build_supernet
 
@@ -168,6 +168,7 @@ class TransformResult:
     notes: list[str]
     input_won: bool = False  # Sampling with supernet scores: the input scored at least as high as every candidate
     refinement: list[dict] = field(default_factory=list)  # one-edge moves taken after the policy's choice
+    significance: float | None = None  # paired standard errors by which the best change's loss beats the input's
 
     @property
     def changed(self) -> list[dict]:
@@ -177,7 +178,8 @@ class TransformResult:
 def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10, greedy: bool = False,
               batches: list | None = None, cost_config: NetworkConfig = NetworkConfig(),
               seed: int = 0, cost_fn: Callable[[Genotype], Cost] | None = None,
-              score: str = "fit", refine: bool = False, margin: float = 0.0) -> TransformResult:
+              score: str = "fit", refine: bool = False, margin: float = 0.0,
+              significance: float | None = None) -> TransformResult:
     """Transform ``beta``; score sampled candidates on ``batches`` with the supernet if both exist.
 
     ``score`` ranks them: ``fit`` (``exp(-cross-entropy)``, default: it decides moves far better
@@ -187,6 +189,10 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
     cell on the same score, one legal edge change at a time (:mod:`nat.search.refine`).
     ``margin``: a change is returned only if it scores this many points (percent) above the input;
     otherwise the input is (the safety the end-to-end benchmark measures, README).
+    ``significance`` (a number of standard errors, e.g. 2): a change is returned only if its
+    held-out loss is below the input's by that many standard errors of the per-image paired
+    difference (:func:`nat.search.rewards.paired_z`). Unlike ``margin`` its unit does not depend on
+    how well the supernet fits, so one value serves every supernet and space.
 
     ``cost_fn`` replaces building each candidate at ``cost_config`` (``nat bench`` passes the
     NAS-Bench-201 cost model, exact and without building thousands of networks).
@@ -197,6 +203,8 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
         raise NatError(f"--score must be one of {', '.join(SCORES)}, got {score!r}")
     if not margin >= 0:
         raise NatError(f"--margin must be a number of points >= 0, got {margin}")
+    if significance is not None and not significance >= 0:
+        raise NatError(f"--significance must be a number of standard errors >= 0, got {significance}")
     policy, notes = transformer.policy, []
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -246,7 +254,7 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
         if usable[0]["score"] is None:
             notes.append("no supernet scoring (give --transformer RUN_DIR and --select-on DATA): "
                          + ("not refined, " if refine else "") + "kept the most probable candidate")
-    input_won, steps = False, []
+    input_won, steps, z = False, [], None
     if not usable:
         notes.append("no candidate was legal and no costlier: the input is returned unchanged")
         best = beta
@@ -274,8 +282,15 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
                              f"transformation {100 * rival:.2f}"
                              + (f", less than {margin:g} point(s) more" if short else "") + "; returned unchanged")
                 best, steps = beta, []
+            if significance is not None and best != beta:
+                z = paired_z(image_losses(supernet, beta, batches), image_losses(supernet, best, batches))
+                if not z >= significance:
+                    input_won = True
+                    notes.append(f"the input won: the best transformation's held-out loss is lower by {z:.2f} "
+                                 f"standard error(s), fewer than {significance:g}; returned unchanged")
+                    best, steps = beta, []
     table = [{k: v for k, v in e.items() if k != "genotype"} for e in seen.values()]
-    return TransformResult(beta, best, method, before, cost(best), table, notes, input_won, steps)
+    return TransformResult(beta, best, method, before, cost(best), table, notes, input_won, steps, z)
 
 
 def _cost_problem(g: Genotype, before: Cost, cost: Callable[[Genotype], Cost]) -> str | None:
