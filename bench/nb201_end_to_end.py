@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nb201_learner import greedy_codes, oracle_mean_gain, summarise  # noqa: E402
 
 from nat.arch import nb201  # noqa: E402
-from nat.bench.fidelity import score_codes  # noqa: E402
+from nat.bench.fidelity import _one_edge_moves, rank_correlation, score_codes  # noqa: E402
 from nat.bench.table import load_table  # noqa: E402
 from nat.search.commands import _selection_batches  # noqa: E402
 from nat.search.config import PRESETS, SearchConfig  # noqa: E402
@@ -115,6 +115,21 @@ def with_significance(result: dict[int, int], losses: np.ndarray, z: float) -> d
     for code, r in result.items():
         out[code] = r if r != code and paired_z(torch.from_numpy(losses[code]), torch.from_numpy(losses[r])) >= z \
             else code
+    return out
+
+
+def space_fidelity(score: np.ndarray, truth: np.ndarray, connected: np.ndarray) -> dict:
+    """The supernet's score against the truth over the whole space: Spearman over every connected
+    cell, and sign agreement over *every* (cell, one-edge legal move) pair whose true difference is
+    at least 0.5 / 1 / 2 points -- the 200-cell probe of `nb201_fidelity.py` at its limit, where
+    the pair agreement's standard error is a fraction of a point instead of about 4."""
+    pairs = np.array([(c, m) for c in connected for m in _one_edge_moves(int(c))])
+    true_diff, est_diff = truth[pairs[:, 1]] - truth[pairs[:, 0]], score[pairs[:, 1]] - score[pairs[:, 0]]
+    out = {"cells": len(connected), "spearman": rank_correlation(score[connected], truth[connected])}
+    for least in (0.5, 1.0, 2.0):
+        clear = np.abs(true_diff) >= least
+        out[f"pairs_{least:g}"] = int(clear.sum())
+        out[f"pair_agreement_{least:g}"] = float((np.sign(est_diff[clear]) == np.sign(true_diff[clear])).mean())
     return out
 
 
@@ -234,6 +249,7 @@ def main() -> None:
                                      for m in rows[0]["refined"]},
                "refined_worsened": {m: float(np.mean([r["refined"][m]["worsened"] for r in rows]))
                                     for m in rows[0]["refined"]},
+               "fidelity": space_fidelity(score, values, connected),
                "supernet_best": {m: summarise(r, values, connected, oracle_gain) for m, r in reference.items()},
                "refined_from_input": {**{str(m): summarise(with_margin(from_input, score, m), values, connected,
                                                            oracle_gain) for m in args.margin},
@@ -246,6 +262,10 @@ def main() -> None:
           f"{np.mean([r['policy_minutes'] for r in rows]):.1f} min per seed; mean true gain "
           f"{summary['mean_gain']:+.3f} greedy, worsened {100 * np.mean([r['worsened'] for r in rows]):.1f}% of cells "
           f"(oracle +{oracle_gain:.3f})")
+    f = summary["fidelity"]
+    print(f"  the supernet's {args.metric} over the whole space: Spearman {f['spearman']:.3f} over {f['cells']:,} cells;"
+          f" pair agreement {100 * f['pair_agreement_0.5']:.1f}% over {f['pairs_0.5']:,} one-edge moves >= 0.5 points,"
+          f" {100 * f['pair_agreement_1']:.1f}% >= 1, {100 * f['pair_agreement_2']:.1f}% >= 2")
     for m, gain in summary["selected_mean_gain"].items():
         best = summary["supernet_best"][m]
         print(f"  {'margin ' + m if not m.startswith('z') else 'significance ' + m[1:] + ' SE'}: selected mean true gain {gain:+.3f}, worsened {100 * summary['selected_worsened'][m]:.1f}%;"
