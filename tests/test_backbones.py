@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from nat.arch import SPACES, Cell, Genotype, validate, zoo
-from nat.cost import count_params
+from nat.costs import count_params
 from nat.errors import GenotypeError, NatError
 from nat.nn.backbones import (BACKBONE_OPS, BACKBONES, BOTTLENECK, FAMILIES, BlockCell, Shape, Shortcut,
                               backbone_cost, backbone_names, build_backbone, is_backbone_name, resolve_backbone)

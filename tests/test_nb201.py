@@ -21,7 +21,7 @@ from nat.arch.zoo import get
 from nat.bench import fixture, load_table
 from nat.bench.bench import Oracle, select_inputs
 from nat.cli import main
-from nat.cost import genotype_cost, network_cost
+from nat.costs import genotype_cost, network_cost
 from nat.data import Dataset
 from nat.errors import GenotypeError, NatError
 from nat.nn.nb201 import NB201CostModel, NB201Network

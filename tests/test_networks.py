@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from nat.arch import Cell, zoo
-from nat.cost import count_madds, count_params, genotype_cost
+from nat.costs import count_madds, count_params, genotype_cost
 from nat.nn import EvalCell, build_network
 from nat.nn.network import NetworkConfig
 from nat.ops import NULL, OPS, FactorizedReduce, build_op

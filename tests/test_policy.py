@@ -13,7 +13,7 @@ from nat.arch import ACTIONS, Cell, Genotype, action_mask, is_legal_transformati
 from nat.arch.space import SPACES
 from nat.ops import SKIP, op_kind
 from nat.policy import GCNPolicy, LSTMPolicy, Policy, RandomPolicy, make_policy
-from nat.cost import costlier_skips, cost_increase
+from nat.costs import costlier_skips, cost_increase
 from nat.nn.network import NetworkConfig
 from nat.search.reinforce import MovingAverageBaseline, reinforce_loss
 

@@ -9,7 +9,7 @@ from nat.arch import (ACTIONS, KIND_TRANSITIONS, Cell, Edge, Genotype, action_ma
                       check_transformation, is_legal_transformation, legal_replacements,
                       transformation_violations)
 from nat.arch import zoo
-from nat.cost import cost_increase
+from nat.costs import cost_increase
 from nat.errors import GenotypeError
 from nat.nn.network import NetworkConfig
 from nat.ops import OPS, op_kind

@@ -46,28 +46,14 @@ def _size_args(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args, genotype=None):
-    """The network size asked for, with the defaults of the network ``genotype`` is built into
-    (a CIFAR cell stack: C=36, L=20; a NAS-Bench-201 cell: the benchmark's network, C=16, L=15)."""
-    from .cost import resolved_size
-    from .nn.network import NetworkConfig
-    for opt in ("channels", "layers"):
-        value = getattr(args, opt)
-        if value is not None and value < (3 if opt == "layers" else 2):
-            raise NatError(f"--{opt} must be at least {3 if opt == 'layers' else 2}, got {value}")
-    if args.channels is not None and args.channels % 2:
-        raise NatError(f"--channels must be even (reduction skips split channels in two), got {args.channels}")
-    config = NetworkConfig(args.dataset or "cifar10", args.channels, args.layers)
-    return resolved_size(genotype, config) if genotype is not None else config.resolved()
+    """The network size asked for (:func:`nat.api.network_config`: checked, the network's defaults filled in)."""
+    from .api import network_config
+    return network_config(genotype, args.dataset, args.channels, args.layers)
 
 
 def resolve_arch(arch: str, name: str | None = None):
-    """A file first, then a backbone name (its block cell), then a zoo name."""
-    from pathlib import Path
-
-    from .arch.zoo import resolve
-    from .nn.backbones import is_backbone_name, resolve_backbone
-    if not Path(arch).exists() and is_backbone_name(arch):
-        return arch, resolve_backbone(arch).genotype
+    """``(label, genotype)``: :func:`nat.api.resolve`, the one resolver of every command."""
+    from .api import resolve
     return resolve(arch, name=name)
 
 
@@ -89,7 +75,7 @@ def _backbone_key(arch: str, args) -> str | None:
 # -- sub-commands ---------------------------------------------------------------------------------
 def cmd_zoo(args) -> int:
     from .arch.zoo import zoo
-    from .cost import genotype_cost
+    from .costs import genotype_cost
     from .nn.network import NetworkConfig
     rows = []
     for entry in zoo().values():
@@ -137,19 +123,20 @@ def cmd_show(args) -> int:
 
 
 def _cost_row(arch: str, args) -> dict:
+    from .api import cost
     from .arch.space import space_of
-    from .cost import genotype_cost
-    from .nn.backbones import backbone_cost, resolve_backbone
+    from .nn.backbones import resolve_backbone
     label, genotype = resolve_arch(arch, args.name)
     key = _backbone_key(arch, args)
     if key is not None:
         dataset = args.dataset or resolve_backbone(key).dataset
         return {"arch": label, "dataset": dataset, "backbone": key,
-                **backbone_cost(key, genotype, dataset=dataset).as_dict()}
+                **cost(genotype, dataset, backbone=key).as_dict()}
     cfg = _config(args, genotype)
     tied = space_of(genotype)
     return {"arch": label, **({"space": tied.name} if tied.tied else {}), "dataset": cfg.dataset,
-            "channels": cfg.channels, "layers": cfg.layers, **genotype_cost(genotype, cfg).as_dict()}
+            "channels": cfg.channels, "layers": cfg.layers,
+            **cost(genotype, cfg.dataset, channels=cfg.channels, layers=cfg.layers).as_dict()}
 
 
 def cmd_cost(args) -> int:
@@ -180,7 +167,7 @@ def cmd_draw(args) -> int:
 
 def cmd_check(args) -> int:
     from .arch.rules import transformation_violations
-    from .cost import cost_increase
+    from .costs import cost_increase
     from .nn.backbones import backbone_cost_increase, resolve_backbone
     alpha_label, alpha = resolve_arch(args.arch, args.name)
     beta_label, beta = resolve_arch(args.vs)

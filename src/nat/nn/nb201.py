@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..arch.genotype import Cell, Genotype
-from ..cost import Cost, count_madds, count_params, network_cost
+from ..costs import Cost, count_madds, count_params, network_cost
 from ..errors import NatError
 from ..ops import NULL, ReLUConvBN, build_op
 from .network import DATASETS, NetworkConfig

@@ -48,7 +48,7 @@ def encode_cell(cell: Cell, cell_type: int, device: torch.device | str = "cpu", 
     cost more than the edge's op (stride-2 edges of reduction cells, :func:`costlier_skips`)."""
     mask = action_mask(cell)
     if cost_aware:
-        from ..cost import costlier_skips  # builds op modules once to measure them
+        from ..costs import costlier_skips  # builds op modules once to measure them
         for i in costlier_skips(cell, reduction=cell_type == 1):
             mask[i, ACTIONS.index("skip")] = False
     return CellTensors(

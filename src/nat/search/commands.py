@@ -123,49 +123,18 @@ def cmd_search(args) -> int:
 
 
 def _selection_batches(transformer, data_spec: str, subset: int) -> list:
-    """A random sample of ``subset`` held-out images of the supernet run's 60% split (see scoring_batches)."""
-    from ..data import load_dataset
-    from .trainer import scoring_batches, search_split
-    cfg = transformer.held_out_config
-    data = load_dataset(data_spec)
-    _, held_out = search_split(len(data.train_images), subset=cfg.get("subset"), split=tuple(cfg["split"]),
-                               seed=cfg["split_seed"])
-    return scoring_batches(data.train_images, data.train_labels, held_out, subset, data.mean, data.std,
-                           seed=cfg["split_seed"])
+    from .transform import selection_batches
+    return selection_batches(transformer, data_spec, subset)
 
 
 def cmd_transform(args) -> int:
-    from pathlib import Path
-
+    from ..api import transform
     from ..arch.formats import genotype_to_dict, write_genotype_file
-    from .transform import check_space, load_transformer, transform
-    from ..cli import resolve_arch
-    from ..nn.backbones import backbone_cost, is_backbone_name, resolve_backbone
-    label, beta = resolve_arch(args.arch, name=args.name)
-    # A hand-crafted backbone (VGG16, ResNet20, ...) is transformed block-wise and costed as itself.
-    backbone = resolve_backbone(args.arch) if is_backbone_name(args.arch) and not Path(args.arch).exists() else None
-    transformer = load_transformer(args.transformer, beta)
-    check_space(beta, transformer)
-    batches = None
-    if (args.refine or args.margin or args.significance is not None) and not args.select_on:
-        raise NatError("--refine, --margin and --significance rank by the supernet's score: give --select-on DATA too")
-    if args.select_on:
-        if transformer.supernet is None:
-            raise NatError(f"--select-on needs the supernet, and {transformer.source} holds the policy only: pass "
-                           "--transformer RUN_DIR (a `nat search` run folder) or a file packed with its supernet")
-        batches = _selection_batches(transformer, args.select_on, args.subset)
-    from ..cli import _config
-    cfg = _config(args, beta)  # the same size checks as `nat cost`
-    cost_fn, size = None, {"dataset": cfg.dataset, "channels": cfg.channels, "layers": cfg.layers}
-    if backbone is not None:
-        if args.channels is not None or args.layers is not None:
-            raise NatError(f"-C/-L do not apply to the {backbone.key} backbone, whose widths and depth are its own")
-        dataset = args.dataset or backbone.dataset
-        cost_fn, size = (lambda g: backbone_cost(backbone.key, g, dataset=dataset)), {"backbone": backbone.key,
-                                                                                     "dataset": dataset}
-    result = transform(beta, transformer, candidates=args.candidates, greedy=args.greedy, batches=batches,
-                       cost_config=cfg, seed=args.seed, cost_fn=cost_fn, score=args.score,
-                       refine=args.refine, margin=args.margin, significance=args.significance)
+    result = transform(args.arch, args.transformer, greedy=args.greedy, candidates=args.candidates,
+                       select_on=args.select_on, subset=args.subset, score=args.score, refine=args.refine,
+                       margin=args.margin, significance=args.significance, dataset=args.dataset,
+                       channels=args.channels, layers=args.layers, seed=args.seed, name=args.name)
+    label, beta, size = result.label, result.input, result.size
     if args.output:
         write_genotype_file(result.genotype, args.output, "json", source=f"nat transform {label} ({result.method})")
     if args.draw:
@@ -173,13 +142,13 @@ def cmd_transform(args) -> int:
         write_drawing(result.genotype, args.draw, other=beta, name=f"NAT({label}) vs {label}")
     if args.json:
         print(json.dumps({"input": genotype_to_dict(beta), "genotype": genotype_to_dict(result.genotype),
-                          "changed": result.changed, "method": result.method, "transformer": transformer.source,
+                          "changed": result.changed, "method": result.method, "transformer": result.transformer,
                           "cost_before": result.cost_before.as_dict(), "cost_after": result.cost_after.as_dict(),
                           "size": size,
                           "candidates": result.candidates, "notes": result.notes, "input_won": result.input_won,
                           "refinement": result.refinement, "significance": result.significance}, indent=1))
         return 0
-    print(f"{label}: {result.method} with {transformer.source}")
+    print(f"{label}: {result.method} with {result.transformer}")
     if not result.changed:
         print("  no edge changed")
     for c in result.changed:
@@ -212,8 +181,8 @@ def cmd_compare(args) -> int:
     score = scoring_batches(data.test_images, data.test_labels, range(len(data.test_images)), args.subset,
                             data.mean, data.std)
     n_scored = sum(len(y) for _, y in score)
-    from ..cli import _config
-    cfg = _config(args)  # the same size checks as `nat cost`
+    from ..api import network_config
+    cfg = network_config(None, args.dataset, args.channels, args.layers)  # the same size checks as `nat cost`
     rows = compare_policies(args.transformer, archs, select_batches=select, score_batches=score,
                             candidates=args.candidates, cost_config=cfg, seed=args.seed)
     if args.json:

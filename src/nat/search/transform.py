@@ -23,7 +23,7 @@ import torch
 from ..arch.genotype import CELL_TYPES, Genotype
 from ..arch.rules import is_legal_transformation
 from ..arch.space import get_space, space_of
-from ..cost import Cost, genotype_cost
+from ..costs import Cost, genotype_cost
 from ..errors import NatError
 from ..nn.network import NetworkConfig
 from ..policy import Policy, make_policy
@@ -35,7 +35,7 @@ from .rewards import score as score_of
 from .trainer import build_supernet
 
 __all__ = ["Transformer", "TransformResult", "load_transformer", "pack_transformer", "transform", "changed_edges",
-           "check_space", "shipped_transformer"]
+           "check_space", "shipped_transformer", "selection_batches"]
 
 
 @dataclass
@@ -136,6 +136,19 @@ def pack_transformer(policy: str | Path, out: str | Path, *, supernet_run: str |
     return Path(out)
 
 
+def selection_batches(transformer: Transformer, data_spec: str, subset: int) -> list:
+    """A seeded random sample of ``subset`` held-out images of the supernet run's split of
+    ``data_spec`` (see :func:`nat.search.trainer.scoring_batches`): the images candidates are scored on."""
+    from ..data import load_dataset
+    from .trainer import scoring_batches, search_split
+    cfg = transformer.held_out_config
+    data = load_dataset(data_spec)
+    _, held_out = search_split(len(data.train_images), subset=cfg.get("subset"), split=tuple(cfg["split"]),
+                               seed=cfg["split_seed"])
+    return scoring_batches(data.train_images, data.train_labels, held_out, subset, data.mean, data.std,
+                           seed=cfg["split_seed"])
+
+
 def changed_edges(beta: Genotype, alpha: Genotype) -> list[dict]:
     """One entry per edge whose op changed: cell, from node, to node, old op, new op. Genotypes of
     a tied space (nb201) list their one cell once, as cell ``"cell"``."""
@@ -169,6 +182,9 @@ class TransformResult:
     input_won: bool = False  # Sampling with supernet scores: the input scored at least as high as every candidate
     refinement: list[dict] = field(default_factory=list)  # one-edge moves taken after the policy's choice
     significance: float | None = None  # paired standard errors by which the best change's loss beats the input's
+    transformer: str = ""              # where the policy came from (nat.transform: its source)
+    label: str = ""                    # what the input was called (nat.transform: the ARCH as given)
+    size: dict = field(default_factory=dict)  # the network the costs are of (dataset, C, L, or the backbone)
 
     @property
     def changed(self) -> list[dict]:

@@ -133,6 +133,8 @@ def _plan(args: argparse.Namespace):
     from .config import PRESETS, TrainConfig, merge_for_resume
     if args.seeds < 1:
         raise NatError(f"--seeds must be at least 1, got {args.seeds}")
+    from ..api import network_config
+    from ..arch.space import space_of
     archs = [_resolve_arch(a, args.name, args.backbone) for a in args.arch]
     labels = [label for label, _, _ in archs]
     if len(set(labels)) < len(labels):
@@ -152,6 +154,11 @@ def _plan(args: argparse.Namespace):
         for seed in range(requested.seed, requested.seed + args.seeds):
             folder = out / label / f"seed{seed}" if nested else out
             cfg = dataclasses.replace(requested, seed=seed, backbone=backbone)
+            if backbone is None and space_of(genotype).tied:
+                # the benchmark's own network (C=16, L=15) unless a size was asked for, as `nat cost` builds it
+                size = network_config(genotype, cfg.dataset, cfg.channels if "channels" in explicit else None,
+                                      cfg.layers if "layers" in explicit else None)
+                cfg = dataclasses.replace(cfg, channels=size.channels, layers=size.layers)
             resume = args.resume and (folder / "last.pt").exists()
             if resume:
                 saved = load_checkpoint(folder / "last.pt")

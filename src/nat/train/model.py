@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from ..arch.genotype import Genotype
-from ..cost import Cost, count_madds, count_params, network_cost
-from ..nn.network import DATASETS, CellNetwork, build_network
+from ..costs import Cost, count_madds, count_params, network_cost
+from ..nn.network import DATASETS, CellNetwork
 from .config import TrainConfig
 
 __all__ = ["build_model", "model_cost", "forward_train"]
@@ -24,12 +24,15 @@ def build_model(genotype: Genotype, cfg: TrainConfig, num_classes: int) -> nn.Mo
         from ..nn.backbones import build_backbone
         return build_backbone(cfg.backbone, genotype, dataset=cfg.dataset, width_mult=cfg.width_mult,
                               num_classes=num_classes)
-    return build_network(genotype, cfg.dataset, channels=cfg.channels, layers=cfg.layers, num_classes=num_classes,
-                         auxiliary=cfg.aux_weight > 0)
+    # the network of the genotype's space (a NAS-Bench-201 cell: the benchmark's network), as
+    # `nat cost` and `nat transform` cost it: the network trained is the network costed
+    from ..api import build_model as build
+    return build(genotype, cfg.dataset, channels=cfg.channels, layers=cfg.layers, num_classes=num_classes,
+                 auxiliary=cfg.aux_weight > 0)
 
 
 def model_cost(model: nn.Module, dataset: str) -> Cost:
-    """Parameters (without, and with, any auxiliary head) and MAdds of one image (see :mod:`nat.cost`)."""
+    """Parameters (without, and with, any auxiliary head) and MAdds of one image (see :mod:`nat.costs`)."""
     if isinstance(model, CellNetwork):
         return network_cost(model)
     size = DATASETS[dataset]["input_size"]

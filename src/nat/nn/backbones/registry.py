@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 
 from ...arch.genotype import Genotype
-from ...cost import Cost, count_madds, count_params
+from ...costs import Cost, count_madds, count_params
 from ...errors import NatError
 from ..network import DATASETS
 from .blocks import FAMILIES, BlockFamily, block_genotype, check_fits
@@ -135,7 +135,7 @@ def build_backbone(key: str, genotype: Genotype, *, dataset: str | None = None, 
 
 def backbone_cost(name: str, genotype: Genotype | None = None, *, dataset: str | None = None,
                   width_mult: float = 1.0) -> Cost:
-    """Parameters and MAdds of a backbone (see :mod:`nat.cost` for what MAdds count).
+    """Parameters and MAdds of a backbone (see :mod:`nat.costs` for what MAdds count).
 
     ``name`` is a backbone name or key; ``genotype``, when given, replaces the block it names
     (``backbone_cost("resnet56", my_cell)``). There is no auxiliary head, so
@@ -153,7 +153,7 @@ def backbone_cost(name: str, genotype: Genotype | None = None, *, dataset: str |
 
 def backbone_cost_increase(alpha: Genotype, beta: Genotype, key: str, *, dataset: str | None = None) -> list[str]:
     """Why backbone ``key`` built from ``alpha`` costs more than built from ``beta`` (empty if it
-    does not): :func:`nat.cost.cost_increase` for hand-crafted networks. A skip into a narrower
+    does not): :func:`nat.costs.cost_increase` for hand-crafted networks. A skip into a narrower
     node is a projection with weights, so a legal transformation can cost more here too."""
     a, b = (backbone_cost(key, g, dataset=dataset) for g in (alpha, beta))
     return [f"{what}: {getattr(a, what):,} > {getattr(b, what):,}" for what in ("params", "madds")

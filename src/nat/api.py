@@ -1,0 +1,172 @@
+"""The library's front door: one call each to resolve, build, cost and transform an architecture.
+
+Every ARCH the ``nat`` commands accept works here too -- a zoo name (any case), a genotype file, a
+NAS-Bench-201 string, a hand-crafted backbone (VGG16, ResNet20, ...: its block cell, built and
+costed as that network) -- and so does a :class:`~nat.arch.genotype.Genotype` object. The commands
+are thin layers over these functions, so what a script gets is what the command line prints::
+
+    import nat
+    result = nat.transform("DARTS")                 # the shipped DARTS-space transformer
+    print(result.changed, result.cost_before, result.cost_after)
+    model = nat.build_model(result.genotype)        # a plain torch.nn.Module, C=36, L=20
+    print(nat.cost("ResNet20"))                     # the hand-crafted network, not a cell stack
+
+One rule decides the network of every ARCH (:func:`build_model`): a backbone name builds that
+backbone; a NAS-Bench-201 cell builds the benchmark's network; any other cell builds the DARTS
+cell stack. Costing, training, transforming and exporting all go through it, so the network
+costed is the network trained.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence, Union
+
+from .errors import NatError
+
+if TYPE_CHECKING:  # importing torch-heavy modules here would slow `import nat` for no use
+    from torch import nn
+
+    from .arch.genotype import Genotype
+    from .costs import Cost
+    from .nn.network import NetworkConfig
+    from .search.transform import Transformer, TransformResult
+
+__all__ = ["resolve", "backbone_of", "network_config", "build_model", "cost", "load_transformer", "transform"]
+
+Arch = Union[str, Path, "Genotype"]
+
+
+def resolve(arch: Arch, *, name: str | None = None) -> tuple[str, Genotype]:
+    """``(label, genotype)`` of ``arch``: a Genotype (label ``"genotype"``), a file (a genotype
+    file, or a NAS-Bench-201 string in one), a backbone name (its block cell), a NAS-Bench-201
+    string, or a zoo name, tried in that order. ``name`` picks one genotype of a zoo-layout file."""
+    from .arch.genotype import Genotype
+    if isinstance(arch, Genotype):
+        return "genotype", arch
+    from .arch.zoo import resolve as resolve_name
+    from .nn.backbones import is_backbone_name, resolve_backbone
+    text = str(arch)
+    if not Path(text).exists() and is_backbone_name(text):
+        return text, resolve_backbone(text).genotype
+    return resolve_name(text, name=name)
+
+
+def backbone_of(arch: Arch, backbone: str | None = None) -> str | None:
+    """The hand-crafted backbone ``arch`` is built into (its key), or ``None`` for a cell network:
+    ``backbone`` if given, else ``arch``'s own when it names one (that wins over a zoo cell of the
+    same name, e.g. MobileNetV2)."""
+    from .nn.backbones import is_backbone_name, resolve_backbone
+    if backbone:
+        return resolve_backbone(backbone).key
+    if isinstance(arch, (str, Path)) and not Path(arch).exists() and is_backbone_name(str(arch)):
+        return resolve_backbone(str(arch)).key
+    return None
+
+
+def network_config(genotype: Genotype | None = None, dataset: str | None = None, channels: int | None = None,
+                   layers: int | None = None, num_classes: int | None = None,
+                   auxiliary: bool = False) -> NetworkConfig:
+    """The size of the cell network ``genotype`` is built into, checked, with that network's own
+    defaults for what is left out (a CIFAR cell stack: C=36, L=20; ImageNet: C=48, L=14; a
+    NAS-Bench-201 cell: the benchmark's network, C=16, L=15)."""
+    from .costs import resolved_size
+    from .nn.network import DATASETS, NetworkConfig
+    if dataset is not None and dataset not in DATASETS:
+        raise NatError(f"unknown dataset '{dataset}' (known: {', '.join(DATASETS)})")
+    for opt, value, least in (("channels", channels, 2), ("layers", layers, 3)):
+        if value is not None and value < least:
+            raise NatError(f"--{opt} must be at least {least}, got {value}")
+    if channels is not None and channels % 2:
+        raise NatError(f"--channels must be even (reduction skips split channels in two), got {channels}")
+    config = NetworkConfig(dataset or "cifar10", channels, layers, num_classes, auxiliary)
+    return resolved_size(genotype, config) if genotype is not None else config.resolved()
+
+
+def _backbone_dataset(key: str, dataset: str | None, channels: int | None, layers: int | None, label: str) -> str:
+    from .nn.backbones import resolve_backbone
+    if channels is not None or layers is not None:
+        raise NatError(f"{label} is built as the hand-crafted {key}: --channels/--layers do not apply "
+                       "(its widths and depth are its own)")
+    return dataset or resolve_backbone(key).dataset
+
+
+def build_model(arch: Arch, dataset: str | None = None, *, channels: int | None = None, layers: int | None = None,
+                num_classes: int | None = None, auxiliary: bool = False, backbone: str | None = None,
+                width_mult: float = 1.0, name: str | None = None) -> nn.Module:
+    """A freshly initialised ``torch.nn.Module`` for ``arch`` (see the module's docs for which
+    network). ``auxiliary`` adds the auxiliary head of a cell stack; ``backbone`` builds the cell
+    into that hand-crafted network instead (``width_mult`` scales its widths)."""
+    label, genotype = resolve(arch, name=name)
+    key = backbone_of(arch, backbone)
+    if key is not None:
+        from .nn.backbones import build_backbone
+        data = _backbone_dataset(key, dataset, channels, layers, label)
+        return build_backbone(key, genotype, dataset=data, width_mult=width_mult, num_classes=num_classes)
+    from .arch.space import space_of
+    network = space_of(genotype).builder("network")
+    return network(genotype, network_config(genotype, dataset, channels, layers, num_classes, auxiliary))
+
+
+def cost(arch: Arch, dataset: str | None = None, *, channels: int | None = None, layers: int | None = None,
+         backbone: str | None = None, name: str | None = None) -> Cost:
+    """Parameters (without and with the auxiliary head) and multiply-adds of one image of the
+    network :func:`build_model` builds for ``arch``."""
+    label, genotype = resolve(arch, name=name)
+    key = backbone_of(arch, backbone)
+    if key is not None:
+        from .nn.backbones import backbone_cost
+        return backbone_cost(key, genotype, dataset=_backbone_dataset(key, dataset, channels, layers, label))
+    from .costs import genotype_cost
+    return genotype_cost(genotype, network_config(genotype, dataset, channels, layers))
+
+
+def load_transformer(spec: str | Path | None = None, arch: Arch = "DARTS", device: str = "cpu") -> Transformer:
+    """A trained transformer: a ``nat search`` run folder, a transformer file, or ``None`` for the
+    one shipped for ``arch``'s space (DARTS cells, NAS-Bench-201 cells)."""
+    from .search.transform import load_transformer as load
+    return load(spec, resolve(arch)[1], device)
+
+
+def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *, greedy: bool = False,
+              candidates: int = 10, select_on: str | Path | Sequence | None = None, subset: int = 2000,
+              score: str = "fit", refine: bool = False, margin: float = 0.0, significance: float | None = None,
+              dataset: str | None = None, channels: int | None = None, layers: int | None = None,
+              seed: int = 0, name: str | None = None) -> TransformResult:
+    """Transform ``arch`` with a trained policy (``nat transform``).
+
+    ``transformer``: a run folder, a transformer file, a loaded :class:`Transformer`, or ``None``
+    for the shipped one. ``select_on``: a data set (``nat.data.load_dataset`` spec: a folder or
+    archive of CIFAR-10) whose held-out split scores the candidates with the supernet -- ``subset``
+    images of it -- or a list of ``(images, labels)`` batches to score on. ``refine``, ``margin``
+    and ``significance`` need it (see :func:`nat.search.transform.transform`). The result never
+    costs more than ``arch`` at the size asked for (cell networks) or as its backbone.
+    """
+    from .search.transform import Transformer, check_space, selection_batches
+    from .search.transform import transform as run
+    label, beta = resolve(arch, name=name)
+    model = transformer if isinstance(transformer, Transformer) else load_transformer(transformer, beta)
+    check_space(beta, model)
+    if (refine or margin or significance is not None) and select_on is None:
+        raise NatError("--refine, --margin and --significance rank by the supernet's score: give --select-on DATA too")
+    batches = None
+    if select_on is not None:
+        if model.supernet is None:
+            raise NatError(f"--select-on needs the supernet, and {model.source} holds the policy only: pass "
+                           "--transformer RUN_DIR (a `nat search` run folder) or a file packed with its supernet")
+        batches = (selection_batches(model, str(select_on), subset) if isinstance(select_on, (str, Path))
+                   else list(select_on))
+    key = backbone_of(arch)
+    if key is not None:
+        from .nn.backbones import backbone_cost
+        data = _backbone_dataset(key, dataset, channels, layers, label)
+        cost_fn, config, size = (lambda g: backbone_cost(key, g, dataset=data)), None, {"backbone": key,
+                                                                                       "dataset": data}
+    else:
+        config = network_config(beta, dataset, channels, layers)
+        cost_fn, size = None, {"dataset": config.dataset, "channels": config.channels, "layers": config.layers}
+    kwargs = {"cost_config": config} if config is not None else {}
+    result = run(beta, model, candidates=candidates, greedy=greedy, batches=batches, seed=seed, cost_fn=cost_fn,
+                 score=score, refine=refine, margin=margin, significance=significance, **kwargs)
+    result.label, result.size, result.transformer = label, size, model.source
+    return result

@@ -1,0 +1,102 @@
+"""The public face: ``import nat`` and one call each to resolve, build, cost and transform.
+
+What these pin: the calls accept every kind of ARCH the commands do; the network built is the
+network costed -- and trained -- for every kind of network (the drift that once trained a
+NAS-Bench-201 cell as a DARTS cell stack); the command line prints what the call returns; and
+``import nat`` stays light.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import nat
+from nat.arch import nb201
+from nat.cli import build_parser, main
+from nat.costs import count_madds, count_params
+from nat.errors import NatError
+from nat.nn.nb201 import NB201Network
+from nat.nn.network import CellNetwork
+
+EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+def test_import_nat_is_light_and_names_its_api():
+    code = "import nat, sys; print('torch' in sys.modules); print(sorted(set(nat.__all__) - set(dir(nat))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "[]"]  # no torch until a call needs it; every public name is there
+    with pytest.raises(AttributeError, match="no attribute 'tranform'"):
+        nat.tranform  # noqa: B018  (a typo is an AttributeError, not a lazy import of nothing)
+
+
+@pytest.mark.parametrize("arch, size, kind", [
+    ("DARTS", {"channels": 8, "layers": 5}, CellNetwork),        # a DARTS-space cell stack
+    ("ResBlock", {"channels": 8, "layers": 5}, CellNetwork),     # a loose-end cell: the same cell stack
+    (EXAMPLE, {}, NB201Network),                                 # the benchmark's own network, C=16, L=15
+    ("ResNet20", {}, None),                                      # the hand-crafted network of Table 1
+])
+def test_the_network_built_is_the_network_costed(arch, size, kind):
+    torch.manual_seed(0)
+    model = nat.build_model(arch, **size)
+    if kind is not None:
+        assert isinstance(model, kind)
+    cost = nat.cost(arch, **size)
+    assert count_params(model) == cost.params
+    assert count_madds(model.eval(), torch.zeros(1, 3, 32, 32)) == cost.madds
+
+
+def test_a_nas_bench_201_cell_trains_as_the_network_it_is_costed_as(tmp_path):
+    """`nat train STRING` once built the DARTS cell stack (C=36, L=20) while `nat cost` reported
+    the benchmark's network: the plan now resolves the benchmark's size, and the trainer's model
+    is that network, parameter for parameter."""
+    from nat.train.commands import _plan
+    from nat.train.model import build_model
+    args = build_parser().parse_args(["train", EXAMPLE, "--data", str(tmp_path), "--out", str(tmp_path / "r")])
+    (_, genotype, cfg, _, _), = _plan(args)[0]
+    assert (cfg.channels, cfg.layers) == (16, 15)
+    model = build_model(genotype, cfg, 10)
+    assert isinstance(model, NB201Network) and count_params(model) == nat.cost(EXAMPLE).params
+    args = build_parser().parse_args(["train", EXAMPLE, "-C", "8", "--data", str(tmp_path), "--out", str(tmp_path / "s")])
+    (_, _, asked, _, _), = _plan(args)[0]
+    assert (asked.channels, asked.layers) == (8, 15)  # a size asked for is kept
+
+
+def test_resolve_takes_every_kind_of_arch(tmp_path):
+    genotype = nb201.genotype_from_string(EXAMPLE)
+    assert nat.resolve(genotype) == ("genotype", genotype)
+    assert nat.resolve(EXAMPLE)[1] == genotype
+    assert nat.resolve("darts")[0] == "DARTS"
+    assert nat.resolve("ResNet20")[0] == "ResNet20"  # a backbone: its block cell
+    path = tmp_path / "cell.txt"
+    path.write_text(EXAMPLE)
+    assert nat.resolve(path)[1] == genotype
+    with pytest.raises(NatError):
+        nat.resolve("NoSuchNet")
+
+
+def test_transform_is_what_the_command_prints(capsys):
+    result = nat.transform(EXAMPLE, candidates=3, seed=4)
+    assert result.label == EXAMPLE.strip() and result.size == {"dataset": "cifar10", "channels": 16, "layers": 15}
+    assert result.cost_after.params <= result.cost_before.params
+    assert main(["transform", EXAMPLE, "--candidates", "3", "--seed", "4", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["changed"] == result.changed and printed["cost_after"] == result.cost_after.as_dict()
+    same = nat.transform(nb201.genotype_from_string(EXAMPLE), nat.load_transformer(None, EXAMPLE), candidates=3,
+                         seed=4)  # a Genotype and a loaded transformer give the same answer
+    assert same.genotype == result.genotype and same.label == "genotype"
+
+
+def test_transform_names_misuse():
+    with pytest.raises(NatError, match="--select-on"):
+        nat.transform(EXAMPLE, refine=True)
+    with pytest.raises(NatError, match="--channels must be even"):
+        nat.transform("DARTS", channels=9)
+    with pytest.raises(NatError, match="do not apply"):
+        nat.cost("ResNet20", channels=8)
+    with pytest.raises(NatError, match="unknown dataset"):
+        nat.build_model("DARTS", "mnist")
