@@ -8,7 +8,8 @@ from nat.arch import Cell, zoo
 from nat.costs import count_madds, count_params, genotype_cost
 from nat.nn import EvalCell, build_network
 from nat.nn.network import NetworkConfig
-from nat.ops import NULL, OPS, FactorizedReduce, build_op
+from nat.nn.ops import FactorizedReduce
+from nat.ops import NULL, OPS, build_op
 
 ZOO = zoo.names()
 

@@ -1,109 +1,33 @@
-"""The operation registry: every op an architecture may name, its kind, and its module.
+"""The operation registry: every op an architecture may name, and its kind.
 
 Kinds follow the paper (Sec. 3.1): ``N`` is the null connection (no edge, never computed), ``S``
-the skip connection, ``O`` every other op. Each op is built for ``C`` channels in and out at
-stride 1 or 2; on a stride-2 edge of a reduction cell a skip connection becomes a
-``FactorizedReduce``, which *has parameters* -- the cost checks rely on this being honest.
+the skip connection, ``O`` every other op. Each op is built (:func:`build_op`, modules in
+:mod:`nat.nn.ops`) for ``C`` channels in and out at stride 1 or 2; on a stride-2 edge of a
+reduction cell a skip connection becomes a ``FactorizedReduce``, which *has parameters* -- the
+cost checks rely on this being honest.
 
-Module designs follow the DARTS evaluation networks (Liu et al., 2019): ReLU-Conv-BN ordering,
-separable convolutions applied twice, dilated convolutions once.
+No torch here: architectures as data (:mod:`nat.arch`) and the command line's parser need the
+names and kinds only, and ``nat --help`` should not wait for torch to import.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
-__all__ = ["OpSpec", "OPS", "NULL", "SKIP", "op_kind", "build_op", "FactorizedReduce", "ReLUConvBN"]
+__all__ = ["OpSpec", "OPS", "NULL", "SKIP", "op_kind", "build_op"]
 
 NULL = "null"
 SKIP = "skip_connect"
 
-
-class ReLUConvBN(nn.Sequential):
-    """ReLU, one convolution, BatchNorm."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int,
-                 affine: bool = True) -> None:
-        super().__init__(nn.ReLU(inplace=False),
-                         nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False),
-                         nn.BatchNorm2d(c_out, affine=affine))
-
-
-class FactorizedConv(nn.Sequential):
-    """ReLU, a 1xk then a kx1 convolution, BatchNorm (NAONet's ``conv_1xk_kx1``)."""
-
-    def __init__(self, c: int, k: int, stride: int, affine: bool = True) -> None:
-        super().__init__(nn.ReLU(inplace=False),
-                         nn.Conv2d(c, c, (1, k), (1, stride), (0, k // 2), bias=False),
-                         nn.Conv2d(c, c, (k, 1), (stride, 1), (k // 2, 0), bias=False),
-                         nn.BatchNorm2d(c, affine=affine))
-
-
-class DilConv(nn.Sequential):
-    """ReLU, dilated depthwise convolution, pointwise convolution, BatchNorm."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, dilation: int,
-                 affine: bool = True) -> None:
-        super().__init__(nn.ReLU(inplace=False),
-                         nn.Conv2d(c_in, c_in, kernel, stride, padding, dilation, groups=c_in, bias=False),
-                         nn.Conv2d(c_in, c_out, 1, bias=False),
-                         nn.BatchNorm2d(c_out, affine=affine))
-
-
-class SepConv(nn.Sequential):
-    """Two stacked dilation-1 ``DilConv`` blocks; only the first one strides."""
-
-    def __init__(self, c: int, kernel: int, stride: int, affine: bool = True) -> None:
-        pad = kernel // 2
-        super().__init__(DilConv(c, c, kernel, stride, pad, 1, affine),
-                         DilConv(c, c, kernel, 1, pad, 1, affine))
-
-
-class FactorizedReduce(nn.Module):
-    """Halve the resolution without losing pixels: two offset stride-2 1x1 convolutions.
-
-    Odd inputs are padded on the bottom/right so both halves have the size a padded stride-2
-    3x3 convolution would give (``ceil(H / 2)``).
-    """
-
-    def __init__(self, c_in: int, c_out: int, affine: bool = True) -> None:
-        super().__init__()
-        assert c_out % 2 == 0, f"FactorizedReduce needs an even channel count, got {c_out}"
-        self.relu = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
-        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
-        self.bn = nn.BatchNorm2d(c_out, affine=affine)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(x)
-        if x.shape[-1] % 2 or x.shape[-2] % 2:
-            x = F.pad(x, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
-        shifted = F.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
-
-
-class SamePool2x2(nn.Module):
-    """2x2 pooling that keeps ``ceil(H / stride)`` like every other op (NAONet's 2x2 pools)."""
-
-    def __init__(self, kind: str, stride: int) -> None:
-        super().__init__()
-        self.stride = stride
-        self.pool = (nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if kind == "avg"
-                     else nn.MaxPool2d(2, stride, ceil_mode=True))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride == 1:  # a 2x2 window needs one extra row/column to keep the size
-            x = F.pad(x, (0, 1, 0, 1), mode="replicate")
-        return self.pool(x)
-
-
-def _skip(c: int, stride: int, affine: bool) -> nn.Module:
-    return nn.Identity() if stride == 1 else FactorizedReduce(c, c, affine)
+_NAMES = (NULL, SKIP, "avg_pool_3x3", "max_pool_3x3", "avg_pool_5x5", "avg_pool_2x2", "max_pool_2x2",
+          "conv_1x1", "conv_3x3", "conv_5x5",
+          "nor_conv_1x1", "nor_conv_3x3",  # NAS-Bench-201's names for its ReLU-Conv-BN ops (conv_1x1 / conv_3x3)
+          "conv_1x3_3x1", "conv_1x7_7x1", "sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7",
+          "dil_conv_3x3", "dil_conv_5x5")
 
 
 @dataclass(frozen=True)
@@ -113,42 +37,20 @@ class OpSpec:
     Args:
         name: the name genotypes use.
         kind: ``"O"``, ``"S"`` or ``"N"`` (paper, Sec. 3.1).
-        build: ``(channels, stride, affine) -> nn.Module``; ``None`` for the null op, which is
-            never computed.
     """
 
     name: str
     kind: str
-    build: Callable[[int, int, bool], nn.Module] | None
+
+    @property
+    def build(self) -> Callable[[int, int, bool], nn.Module] | None:
+        """``(channels, stride, affine) -> nn.Module``; ``None`` for the null op, which is never computed."""
+        from .nn.ops import BUILDERS
+        return BUILDERS[self.name]
 
 
-_BUILDERS: dict[str, Callable[[int, int, bool], nn.Module] | None] = {
-    NULL: None,
-    SKIP: _skip,
-    "avg_pool_3x3": lambda c, s, a: nn.AvgPool2d(3, s, 1, count_include_pad=False),
-    "max_pool_3x3": lambda c, s, a: nn.MaxPool2d(3, s, 1),
-    "avg_pool_5x5": lambda c, s, a: nn.AvgPool2d(5, s, 2, count_include_pad=False),
-    "avg_pool_2x2": lambda c, s, a: SamePool2x2("avg", s),
-    "max_pool_2x2": lambda c, s, a: SamePool2x2("max", s),
-    "conv_1x1": lambda c, s, a: ReLUConvBN(c, c, 1, s, 0, a),
-    "conv_3x3": lambda c, s, a: ReLUConvBN(c, c, 3, s, 1, a),
-    "conv_5x5": lambda c, s, a: ReLUConvBN(c, c, 5, s, 2, a),
-    # NAS-Bench-201's names for its ReLU-Conv-BN ops (the modules are conv_1x1 / conv_3x3's)
-    "nor_conv_1x1": lambda c, s, a: ReLUConvBN(c, c, 1, s, 0, a),
-    "nor_conv_3x3": lambda c, s, a: ReLUConvBN(c, c, 3, s, 1, a),
-    "conv_1x3_3x1": lambda c, s, a: FactorizedConv(c, 3, s, a),
-    "conv_1x7_7x1": lambda c, s, a: FactorizedConv(c, 7, s, a),
-    "sep_conv_3x3": lambda c, s, a: SepConv(c, 3, s, a),
-    "sep_conv_5x5": lambda c, s, a: SepConv(c, 5, s, a),
-    "sep_conv_7x7": lambda c, s, a: SepConv(c, 7, s, a),
-    "dil_conv_3x3": lambda c, s, a: DilConv(c, c, 3, s, 2, 2, a),
-    "dil_conv_5x5": lambda c, s, a: DilConv(c, c, 5, s, 4, 2, a),
-}
-
-OPS: dict[str, OpSpec] = {
-    name: OpSpec(name, "N" if name == NULL else "S" if name == SKIP else "O", build)
-    for name, build in _BUILDERS.items()
-}
+OPS: dict[str, OpSpec] = {name: OpSpec(name, "N" if name == NULL else "S" if name == SKIP else "O")
+                          for name in _NAMES}
 
 
 def op_kind(name: str) -> str:

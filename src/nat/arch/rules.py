@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from itertools import permutations
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import GenotypeError
 from ..ops import NULL, SKIP, op_kind
 from .genotype import Cell, Genotype
 from .space import space_of
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["KIND_TRANSITIONS", "ACTIONS", "legal_replacements", "action_mask", "apply_actions",
            "transformation_violations", "check_transformation", "is_legal_transformation"]
@@ -49,6 +51,7 @@ def _action_result(op: str, action: str) -> str:
 
 def action_mask(cell: Cell) -> np.ndarray:
     """Boolean ``(n_edges, 3)`` mask over :data:`ACTIONS`: legal and not a duplicate of ``keep``."""
+    import numpy as np  # here, not at the top: `nat --help` parses genotypes' names without numpy
     mask = np.zeros((len(cell.edges), len(ACTIONS)), dtype=bool)
     for i, e in enumerate(cell.edges):
         allowed = legal_replacements(e.op)

@@ -29,7 +29,8 @@ from torch import nn
 from ..arch.genotype import Cell, Genotype
 from ..costs import Cost, count_madds, count_params, network_cost
 from ..errors import NatError
-from ..ops import NULL, ReLUConvBN, build_op
+from ..ops import NULL, build_op
+from .ops import ReLUConvBN
 from .network import DATASETS, NetworkConfig
 
 __all__ = ["NB201_DEFAULTS", "ResidualBlock", "NB201Cell", "NB201Network", "stage_layout", "NB201CostModel"]

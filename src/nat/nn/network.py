@@ -67,6 +67,22 @@ class AuxiliaryHead(nn.Sequential):
             nn.Flatten(), nn.Linear(768, num_classes))
 
 
+def cifar_stem(c: int) -> nn.Sequential:
+    """CIFAR: one 3x3 convolution to 3C channels at full resolution."""
+    return nn.Sequential(nn.Conv2d(3, 3 * c, 3, padding=1, bias=False), nn.BatchNorm2d(3 * c))
+
+
+def imagenet_stems(c: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """ImageNet: two stride-2 convolutions to C channels (stem0, 56x56), a third (stem1, 28x28)."""
+    stem0 = nn.Sequential(
+        nn.Conv2d(3, c // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c // 2),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c))
+    stem1 = nn.Sequential(nn.ReLU(inplace=False),  # stem0's output is cell 0's input too
+                          nn.Conv2d(c, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c))
+    return stem0, stem1
+
+
 class CellNetwork(nn.Module):
     """A stack of cells built from a genotype (CIFAR or ImageNet layout, see module docs).
 
@@ -83,16 +99,10 @@ class CellNetwork(nn.Module):
         self.drop_path_prob = 0.0
         c = cfg.channels
         if cfg.dataset == "cifar10":
-            c_stem = 3 * c
-            self.stem = nn.Sequential(nn.Conv2d(3, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
-            c_prev_prev, c_prev, reduction_prev = c_stem, c_stem, False
+            self.stem = cifar_stem(c)
+            c_prev_prev, c_prev, reduction_prev = 3 * c, 3 * c, False
         else:
-            self.stem0 = nn.Sequential(
-                nn.Conv2d(3, c // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c // 2),
-                nn.ReLU(inplace=True),
-                nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c))
-            self.stem1 = nn.Sequential(nn.ReLU(inplace=False),  # stem0's output is cell 0's input too
-                                       nn.Conv2d(c, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c))
+            self.stem0, self.stem1 = imagenet_stems(c)
             c_prev_prev, c_prev, reduction_prev = c, c, True
         self.reduction_indices = (cfg.layers // 3, 2 * cfg.layers // 3)
         self.cells = nn.ModuleList()

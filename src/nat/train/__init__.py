@@ -13,10 +13,24 @@ Modules: :mod:`~nat.train.config` (settings, presets), :mod:`~nat.train.trainer`
 :mod:`~nat.train.commands` (``nat train``, ``nat evaluate``).
 """
 
-from .config import HAND_CRAFTED, PRESETS, TrainConfig, is_nas_cell
-from .evaluate import evaluate, evaluate_checkpoint
-from .table import markdown_table, summarize_runs, write_table
-from .trainer import Interrupted, Trainer, TrainingDiverged, train
+from importlib import import_module
 
 __all__ = ["TrainConfig", "PRESETS", "HAND_CRAFTED", "is_nas_cell", "Trainer", "train", "TrainingDiverged",
            "Interrupted", "evaluate", "evaluate_checkpoint", "summarize_runs", "markdown_table", "write_table"]
+
+# Imported on first use: the command line builds its parser from this package's modules, and
+# `nat --help` should not wait for torch.
+_HOME = {"TrainConfig": "config", "PRESETS": "config", "HAND_CRAFTED": "config", "is_nas_cell": "config",
+         "Trainer": "trainer", "train": "trainer", "TrainingDiverged": "trainer", "Interrupted": "trainer",
+         "evaluate": "evaluate", "evaluate_checkpoint": "evaluate", "summarize_runs": "table",
+         "markdown_table": "table", "write_table": "table"}
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        return getattr(import_module(f".{_HOME[name]}", __name__), name)
+    raise AttributeError(f"module 'nat.train' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
