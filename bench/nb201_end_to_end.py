@@ -130,6 +130,20 @@ def space_fidelity(score: np.ndarray, truth: np.ndarray, connected: np.ndarray) 
         clear = np.abs(true_diff) >= least
         out[f"pairs_{least:g}"] = int(clear.sum())
         out[f"pair_agreement_{least:g}"] = float((np.sign(est_diff[clear]) == np.sign(true_diff[clear])).mean())
+    # by kind of move (the op before and after): where the supernet's judgement fails
+    digits = lambda codes: (codes[:, None] // 5 ** np.arange(6)) % 5  # noqa: E731
+    before, after = digits(pairs[:, 0]), digits(pairs[:, 1])
+    edge = np.argmax(before != after, axis=1)
+    rows = np.arange(len(pairs))
+    kinds = before[rows, edge] * 5 + after[rows, edge]
+    clear = np.abs(true_diff) >= 0.5
+    out["by_move"] = {}
+    for kind in np.unique(kinds[clear]):
+        sel = clear & (kinds == kind)
+        ops = nb201.decode(int(kind // 5) + 5 * int(kind % 5))[:2]  # digit 0 = before, digit 1 = after
+        out["by_move"][f"{ops[0]} -> {ops[1]}"] = {
+            "pairs": int(sel.sum()), "agreement": float((np.sign(est_diff[sel]) == np.sign(true_diff[sel])).mean()),
+            "mean_true_diff": float(true_diff[sel].mean()), "mean_supernet_diff": float(est_diff[sel].mean())}
     return out
 
 
@@ -266,6 +280,9 @@ def main() -> None:
     print(f"  the supernet's {args.metric} over the whole space: Spearman {f['spearman']:.3f} over {f['cells']:,} cells;"
           f" pair agreement {100 * f['pair_agreement_0.5']:.1f}% over {f['pairs_0.5']:,} one-edge moves >= 0.5 points,"
           f" {100 * f['pair_agreement_1']:.1f}% >= 1, {100 * f['pair_agreement_2']:.1f}% >= 2")
+    for move, r in f["by_move"].items():
+        print(f"    {move:<28} {r['pairs']:6,} pairs  agreement {100 * r['agreement']:5.1f}%  mean difference:"
+              f" true {r['mean_true_diff']:+.2f}, supernet {r['mean_supernet_diff']:+.2f}")
     for m, gain in summary["selected_mean_gain"].items():
         best = summary["supernet_best"][m]
         print(f"  {'margin ' + m if not m.startswith('z') else 'significance ' + m[1:] + ' SE'}: selected mean true gain {gain:+.3f}, worsened {100 * summary['selected_worsened'][m]:.1f}%;"
