@@ -22,9 +22,9 @@ import sys
 import time
 
 COSTING = """
-import random, sys, time
-from dataclasses import replace
-from nat.arch.rules import ACTIONS, apply_actions, action_mask
+import sys, time
+from nat.arch.genotype import Genotype
+from nat.arch.rules import apply_actions, action_mask
 from nat.arch.zoo import get
 from nat.costs import cell_stack_cost, network_cost
 from nat.nn.network import CellNetwork, NetworkConfig
@@ -32,13 +32,10 @@ import numpy as np
 darts = get("DARTS").genotype
 rng = np.random.default_rng(0)
 cells = [darts]
+def random_legal(cell):
+    return apply_actions(cell, [int(rng.choice(np.flatnonzero(m))) for m in action_mask(cell)])
 while len(cells) < 11:
-    normal = [int(rng.choice(np.flatnonzero(m))) for m in action_mask(darts.normal)]
-    reduce = [int(rng.choice(np.flatnonzero(m))) for m in action_mask(darts.reduce)]
-    try:
-        cells.append(apply_actions(darts, normal, reduce))
-    except Exception:
-        pass
+    cells.append(Genotype(random_legal(darts.normal), random_legal(darts.reduce)))
 config = NetworkConfig(auxiliary=True)
 start = time.perf_counter()
 if sys.argv[1] == "build":

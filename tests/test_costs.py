@@ -67,3 +67,36 @@ def test_part_by_part_equals_the_built_network_at_the_paper_sizes(name):
     for dataset in ("cifar10", "imagenet"):
         config = NetworkConfig(dataset, auxiliary=True)
         assert cell_stack_cost(genotype, config) == _built(genotype, config)
+
+
+@pytest.mark.parametrize("module, shape", [
+    (torch.nn.Conv2d(6, 10, 3, stride=2, padding=1, groups=2, bias=True), (1, 6, 9, 9)),
+    (torch.nn.Conv2d(4, 4, (1, 7), padding=(0, 3), dilation=1, groups=4, bias=False), (1, 4, 5, 5)),
+    (torch.nn.Sequential(torch.nn.Conv2d(3, 8, 5, padding=4, dilation=2), torch.nn.ReLU(), torch.nn.Flatten(),
+                         torch.nn.Linear(8 * 7 * 7, 11)), (1, 3, 7, 7)),
+])
+def test_the_part_counter_counts_as_flop_counter_mode_does(module, shape):
+    # The part counter (forward hooks, no FlopCounterMode: see nat.costs._counted) against torch's
+    # own counter, on grouped, strided, dilated, biased and rectangular kernels.
+    from nat.costs import _counted, count_madds
+    params, madds, _ = _counted(module, torch.zeros(shape))
+    assert madds == count_madds(module, torch.zeros(shape)) > 0
+    assert params == sum(p.numel() for p in module.parameters())
+
+
+def test_the_part_counter_refuses_a_layer_it_cannot_count():
+    from nat.costs import _counted
+    with pytest.raises(TypeError, match="Conv1d"):
+        _counted(torch.nn.Conv1d(2, 2, 3), torch.zeros(1, 2, 8))
+
+
+def test_transforming_without_scoring_never_builds_the_supernet():
+    # `nat transform ARCH` without --select-on must not pay for the packed supernet (about a
+    # third of the command's time); asking for it builds it once.
+    from nat.arch.zoo import get
+    from nat.search.transform import load_transformer, transform
+    t = load_transformer(None, get("DARTS").genotype)
+    assert t.has_supernet and t._supernet is None
+    transform(get("DARTS").genotype, t, greedy=True, cost_config=SMALL[0])
+    assert t._supernet is None
+    assert t.supernet is t.supernet is not None

@@ -151,7 +151,7 @@ def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *
         raise NatError("--refine, --margin and --significance rank by the supernet's score: give --select-on DATA too")
     batches = None
     if select_on is not None:
-        if model.supernet is None:
+        if not model.has_supernet:
             raise NatError(f"--select-on needs the supernet, and {model.source} holds the policy only: pass "
                            "--transformer RUN_DIR (a `nat search` run folder) or a file packed with its supernet")
         batches = (selection_batches(model, str(select_on), subset) if isinstance(select_on, (str, Path))

@@ -14,6 +14,7 @@ the input is returned unchanged (the identity is always legal and never costlier
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Callable
@@ -45,9 +46,22 @@ class Transformer:
     policy: Policy
     space: str
     source: str
-    supernet: torch.nn.Module | None = None  # the space's supernet class
+    _supernet: torch.nn.Module | None = None  # the space's supernet class; read it as `supernet`
     config: dict = field(default_factory=dict)
     supernet_config: dict = field(default_factory=dict)  # the supernet's run: whose held-out split scores
+    # Builds the supernet on first use: a transform without --select-on never pays for it.
+    _supernet_loader: Callable[[], torch.nn.Module] | None = field(default=None, repr=False)
+
+    @property
+    def supernet(self) -> torch.nn.Module | None:
+        if self._supernet is None and self._supernet_loader is not None:
+            self._supernet, self._supernet_loader = self._supernet_loader(), None
+        return self._supernet
+
+    @property
+    def has_supernet(self) -> bool:
+        """Whether a supernet comes with this transformer (without building it)."""
+        return self._supernet is not None or self._supernet_loader is not None
 
     @property
     def held_out_config(self) -> dict:
@@ -90,14 +104,14 @@ def load_transformer(spec: str | Path | None, genotype: Genotype, device: str | 
     policy.cost_aware = state["config"].get("cost_aware", True)
     policy.cell_types = get_space(state["space"]).cell_types
     policy.eval()
-    supernet, supernet_config = None, {}
+    weights, supernet_config = None, {}
     if supernet_state is not None and supernet_state.get("supernet") is not None:  # none with a table reward
-        supernet_config = supernet_state["config"]
-        supernet = _supernet_from(supernet_config, supernet_state["supernet"], device)
+        supernet_config, weights = supernet_state["config"], supernet_state["supernet"]
     elif state.get("supernet") is not None:  # a packed file (`pack_transformer`): the supernet travels with it
-        supernet_config = state["supernet"]["config"]
-        supernet = _supernet_from(supernet_config, state["supernet"]["state_dict"], device)
-    return Transformer(policy, state["space"], str(path), supernet, state["config"], supernet_config)
+        supernet_config, weights = state["supernet"]["config"], state["supernet"]["state_dict"]
+    loader = None if weights is None else partial(_supernet_from, supernet_config, weights, device)
+    return Transformer(policy, state["space"], str(path), None, state["config"], supernet_config,
+                       _supernet_loader=loader)
 
 
 def _supernet_from(config: dict, state_dict: dict, device) -> torch.nn.Module:
