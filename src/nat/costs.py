@@ -10,10 +10,10 @@ FactorizedReduce it really is.
 
 A cell stack (the DARTS layout) is costed part by part (:func:`cell_stack_cost`): the stem,
 each distinct cell at its widths and resolution, the classifier and the auxiliary head are each
-built once, run on one image, counted, and remembered (no FlopCounterMode: see ``_counted``). The counts are the whole network's exactly (a
-test compares them with the built network for every zoo genotype), without building or running
-a 20-cell network per candidate: costing DARTS and its transformations takes milliseconds
-instead of seconds each.
+built once, run on one image, counted by FlopCounterMode's formula (but not by it: see
+``_counted``) and remembered. The counts are the whole network's exactly (a test compares them
+with the built network for every zoo genotype), without building or running a 20-cell network
+per candidate: costing DARTS and its transformations takes milliseconds instead of seconds each.
 """
 
 from __future__ import annotations
