@@ -21,6 +21,12 @@
    a perfect learner of this reward would return), with the same margins, and the refinement
    started from the input itself (no policy), to show what the policy adds.
 
+With ``--proxy synflow`` the score is the fit corrected by a training-free second opinion
+(`nat.search.proxies.Combined`): every connected cell's SynFlow at the supernet's size
+(``synflow.npy``), standardised against the fit on 200 random connected cells (the fidelity
+probe's, drawn without the table) and added at ``--proxy-weight`` (1: equal weight, untuned).
+The policy is trained on, and candidates ranked by, that combined score (``combined-scores.csv``).
+
 A seed whose policy folder already holds a trained transformer is loaded, not trained again.
 
     python bench/nb201_end_to_end.py --run runs/fid --data ../shared/data/cifar10-jpg.tar.gz \\
@@ -46,10 +52,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nb201_learner import greedy_codes, oracle_mean_gain, summarise  # noqa: E402
 
 from nat.arch import nb201  # noqa: E402
-from nat.bench.fidelity import _one_edge_moves, rank_correlation, score_codes  # noqa: E402
+from nat.bench.fidelity import _one_edge_moves, make_probe, rank_correlation, score_codes  # noqa: E402
 from nat.bench.table import load_table  # noqa: E402
 from nat.search.commands import _selection_batches  # noqa: E402
 from nat.search.config import PRESETS, SearchConfig  # noqa: E402
+from nat.search.proxies import PROXIES, Combined, synflow_of  # noqa: E402
 from nat.search.refine import refine  # noqa: E402
 from nat.search.rewards import paired_z  # noqa: E402
 from nat.search.trainer import run_search  # noqa: E402
@@ -97,7 +104,9 @@ def refined(starts: dict[int, int], score: np.ndarray) -> dict[int, int]:
 
 
 def train_minutes(folder: Path) -> float:
-    """Training minutes a run folder's metrics record."""
+    """Training minutes a run folder's metrics record (NaN for a packed transformer file)."""
+    if not (folder / "metrics.jsonl").exists():
+        return math.nan
     return sum(json.loads(line).get("time_s", 0) for line in
                (folder / "metrics.jsonl").read_text().splitlines() if line.strip()) / 60
 
@@ -174,6 +183,37 @@ def score_space(run, data: str, images: int, scores_csv: Path, losses_npy: Path 
         partial.replace(losses_npy)
 
 
+def proxy_space(supernet_config: dict, out: Path) -> np.ndarray:
+    """SynFlow of every connected cell at the supernet's size (cached: ``synflow.npy``)."""
+    path = out / "synflow.npy"
+    if path.exists():
+        return np.load(path)
+    from nat.runtime.progress import progress
+
+    values = np.full(5 ** 6, np.nan)
+    connected = np.flatnonzero(nb201.connected_codes())
+    size = {k: supernet_config[k] for k in ("channels", "layers", "resolution")}
+    for code in progress(connected, total=len(connected), desc="synflow", unit="cell"):
+        values[code] = synflow_of(nb201.to_genotype(nb201.decode(int(code))),
+                                  dataset=supernet_config.get("dataset", "cifar10"), **size)
+    partial = out / "synflow.partial.npy"
+    np.save(partial, values)
+    partial.replace(path)
+    return values
+
+
+def combined_scores(fit: np.ndarray, proxy: np.ndarray, weight: float, out: Path) -> tuple[Path, Combined]:
+    """The combined score of every cell, as a table the policy's reward can look up."""
+    reference = list(make_probe(200, 0).cells)  # random connected cells, no table involved
+    combine = Combined.fitted(fit[reference], proxy[reference], weight)
+    connected = nb201.connected_codes()
+    values = np.array([combine(fit[c], proxy[c]) if connected[c] else np.nan for c in range(5 ** 6)])
+    values[~connected] = np.nanmin(values) - 1.0  # disconnected: never an input or a result
+    path = out / "combined-scores.csv"
+    path.write_text("arch,combined\n" + "".join(f"{t},{v:.6f}\n" for t, v in zip(nb201.all_strings(), values)))
+    return path, combine
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, help="nb201 search run folder holding the trained supernet")
@@ -192,6 +232,8 @@ def main() -> None:
                     help="also keep a change only where its held-out loss beats the input's by this many paired "
                          "standard errors (several: one selection each; stores per-image losses)")
     ap.add_argument("--config", help="YAML with SearchConfig fields over the nb201-learner preset")
+    ap.add_argument("--proxy", choices=PROXIES, help="combine the fit with this training-free score")
+    ap.add_argument("--proxy-weight", type=float, default=1.0, help="its weight in standard units (default 1)")
     ap.add_argument("--limit", type=int, help="score only the first N connected cells (smoke tests of this script)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -211,6 +253,17 @@ def main() -> None:
     fields = {**PRESETS["nb201-learner"], **(yaml.safe_load(Path(args.config).read_text()) if args.config else {})}
     score = load_table(scores_csv, args.metric)
     score = score.values * (100.0 / score.scale)
+    if args.proxy:
+        if args.metric != "supernet_fit":
+            ap.error("--proxy corrects the fit: use it with --metric supernet_fit")
+        start = time.perf_counter()
+        proxy = proxy_space(run.supernet_config, out)
+        proxy_minutes = (time.perf_counter() - start) / 60
+        scores_csv, combine = combined_scores(score, proxy, args.proxy_weight, out)
+        print(f"{args.proxy}: {proxy_minutes:.1f} min; {combine}", flush=True)
+        args.metric = "combined"
+        score = load_table(scores_csv, "combined")
+        score = score.values * (100.0 / score.scale)
     connected = np.flatnonzero(nb201.connected_codes())
     every_move = legal_pools(connected)
     reference = {str(m): choose(every_move, score, m) for m in args.margin}  # before the truth is read
@@ -251,7 +304,8 @@ def main() -> None:
                "policy_minutes": policy_minutes, "selection_minutes": selection_minutes}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    summary = {"run": args.run, "images": args.images, "metric": args.metric, "candidates": args.candidates,
+    summary = {"run": args.run, "images": args.images, "metric": args.metric, "proxy": args.proxy,
+               "proxy_weight": args.proxy_weight if args.proxy else None, "candidates": args.candidates,
                "margin": args.margin, "significance": args.significance, "supernet_train_minutes": supernet_minutes,
                "scoring_minutes": scoring_minutes, "oracle_gain": oracle_gain,
                "mean_gain": float(np.mean([r["mean_gain"] for r in rows])),
