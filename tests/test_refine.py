@@ -243,8 +243,43 @@ def test_transform_significance_keeps_a_change_only_when_it_beats_the_noise():
         transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), significance=-1)
 
 
-@pytest.mark.parametrize("flag", [["--refine"], ["--significance", "2"]])
+@pytest.mark.parametrize("flag", [["--refine"], ["--significance", "2"], ["--proxy", "synflow"]])
 def test_cli_scoring_flags_need_scoring_data(capsys, flag):
     from nat.cli import main
     assert main(["transform", EXAMPLE, *flag]) != 0
     assert "--select-on" in capsys.readouterr().err
+
+
+# -- a training-free second opinion: --proxy synflow ----------------------------------------------------
+class _LikesSkips(_PrefersInput):
+    """A stand-in supernet with weight sharing's bias: the more skips, the surer (and the lower its loss)."""
+
+    def forward(self, x, genotype):
+        y = x[:, 0, 0, 0].long()
+        logits = torch.zeros(len(x), 10)
+        skips = sum(e.op == SKIP for e in genotype.normal.edges)
+        logits[torch.arange(len(x)), y] = 1.0 + 0.2 * skips
+        return logits
+
+
+def _convs(g: Genotype) -> int:
+    return sum(e.op.startswith("nor_conv") for e in g.normal.edges)
+
+
+def test_transform_with_synflow_keeps_the_convolutions_a_biased_supernet_would_drop():
+    beta = nb201.genotype_from_string(EXAMPLE)
+    t, batches = _stand_in(_LikesSkips(beta))
+    t.supernet_config = {"dataset": "cifar10", "channels": 4, "layers": 3, "resolution": 8}
+    run = lambda **kw: transform(beta, t, candidates=6, batches=batches, cost_fn=NB201CostModel(),  # noqa: E731
+                                 refine=True, **kw)
+    plain = run()
+    assert _convs(plain.genotype) < _convs(beta)  # the biased supernet alone trades convolutions for skips
+    assert run(proxy="synflow", proxy_weight=0.0).genotype == plain.genotype  # weight 0: the fit alone
+    led = run(proxy="synflow", proxy_weight=100.0)
+    assert _convs(led.genotype) == _convs(beta)
+    assert any("synflow" in n for n in led.notes)
+    with pytest.raises(NatError, match="--proxy must be one of"):
+        run(proxy="grasp")
+    t.supernet_config, t.config = {}, {}
+    with pytest.raises(NatError, match="does not record"):
+        run(proxy="synflow")

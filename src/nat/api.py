@@ -131,7 +131,7 @@ def load_transformer(spec: str | Path | None = None, arch: Arch = "DARTS", devic
 def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *, greedy: bool = False,
               candidates: int = 10, select_on: str | Path | Sequence | None = None, subset: int = 2000,
               score: str = "fit", refine: bool = False, margin: float = 0.0, significance: float | None = None,
-              dataset: str | None = None, channels: int | None = None, layers: int | None = None,
+              proxy: str | None = None, proxy_weight: float = 1.0, dataset: str | None = None, channels: int | None = None, layers: int | None = None,
               seed: int = 0, name: str | None = None) -> TransformResult:
     """Transform ``arch`` with a trained policy (``nat transform``).
 
@@ -139,7 +139,7 @@ def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *
     for the shipped one. ``select_on``: a data set (``nat.data.load_dataset`` spec: a folder or
     archive of CIFAR-10) whose held-out split scores the candidates with the supernet -- ``subset``
     images of it -- or a list of ``(images, labels)`` batches to score on. ``refine``, ``margin``
-    and ``significance`` need it (see :func:`nat.search.transform.transform`). The result never
+    ``significance`` and ``proxy`` need it (see :func:`nat.search.transform.transform`). The result never
     costs more than ``arch`` at the size asked for (cell networks) or as its backbone.
     """
     from .search.transform import Transformer, check_space, selection_batches
@@ -147,8 +147,9 @@ def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *
     label, beta = resolve(arch, name=name)
     model = transformer if isinstance(transformer, Transformer) else load_transformer(transformer, beta)
     check_space(beta, model)
-    if (refine or margin or significance is not None) and select_on is None:
-        raise NatError("--refine, --margin and --significance rank by the supernet's score: give --select-on DATA too")
+    if (refine or margin or significance is not None or proxy is not None) and select_on is None:
+        raise NatError("--refine, --margin, --significance and --proxy rank by the supernet's score: give "
+                       "--select-on DATA too")
     batches = None
     if select_on is not None:
         if not model.has_supernet:
@@ -167,6 +168,7 @@ def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *
         cost_fn, size = None, {"dataset": config.dataset, "channels": config.channels, "layers": config.layers}
     kwargs = {"cost_config": config} if config is not None else {}
     result = run(beta, model, candidates=candidates, greedy=greedy, batches=batches, seed=seed, cost_fn=cost_fn,
-                 score=score, refine=refine, margin=margin, significance=significance, **kwargs)
+                 score=score, refine=refine, margin=margin, significance=significance, proxy=proxy,
+                 proxy_weight=proxy_weight, **kwargs)
     result.label, result.size, result.transformer = label, size, model.source
     return result

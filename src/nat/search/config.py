@@ -9,6 +9,7 @@ __all__ = ["SearchConfig", "PRESETS", "SCORES"]
 #: What a supernet can score an architecture by (:mod:`.rewards`): top-1 accuracy (the paper's)
 #: or the fit ``exp(-cross-entropy)``.
 SCORES = ("accuracy", "fit")
+PROXIES = ("synflow",)  # training-free scores `nat transform --proxy` can add (nat.search.proxies)
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,9 @@ import torch
 from torch import nn
 
 from ..arch.genotype import Genotype
+from .config import PROXIES
 
 __all__ = ["PROXIES", "synflow", "synflow_of", "Combined"]
-
-PROXIES = ("synflow",)
 
 
 def synflow(model: nn.Module, resolution: int, *, in_channels: int = 3) -> float:

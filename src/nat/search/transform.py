@@ -30,6 +30,7 @@ from ..nn.network import NetworkConfig
 from ..policy import Policy, make_policy
 from ..runtime.checkpoint import load_checkpoint, save_checkpoint
 from .config import SearchConfig
+from .proxies import PROXIES, Combined, synflow_of
 from .refine import refine as hill_climb
 from .rewards import SCORES, image_losses, paired_z
 from .rewards import score as score_of
@@ -209,7 +210,8 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
               batches: list | None = None, cost_config: NetworkConfig = NetworkConfig(),
               seed: int = 0, cost_fn: Callable[[Genotype], Cost] | None = None,
               score: str = "fit", refine: bool = False, margin: float = 0.0,
-              significance: float | None = None) -> TransformResult:
+              significance: float | None = None, proxy: str | None = None, proxy_weight: float = 1.0,
+              proxy_reference: int = 32) -> TransformResult:
     """Transform ``beta``; score sampled candidates on ``batches`` with the supernet if both exist.
 
     ``score`` ranks them: ``fit`` (``exp(-cross-entropy)``, default: it decides moves far better
@@ -224,6 +226,12 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
     difference (:func:`nat.search.rewards.paired_z`). Unlike ``margin`` its unit does not depend on
     how well the supernet fits, so one value serves every supernet and space.
 
+    ``proxy`` (``"synflow"``; needs the supernet and ``batches``): rank by the supernet's score
+    plus a training-free one (:class:`nat.search.proxies.Combined`, at ``proxy_weight`` in
+    standard units), with scales measured on ``proxy_reference`` random legal transformations of
+    ``beta``. On NAS-Bench-201 it corrects the supernet's blindness to what convolutions are
+    worth (README, "Making NAT improve cells", step 7). Margins stay in the score's points.
+
     ``cost_fn`` replaces building each candidate at ``cost_config`` (``nat bench`` passes the
     NAS-Bench-201 cost model, exact and without building thousands of networks).
     """
@@ -235,6 +243,11 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
         raise NatError(f"--margin must be a number of points >= 0, got {margin}")
     if significance is not None and not significance >= 0:
         raise NatError(f"--significance must be a number of standard errors >= 0, got {significance}")
+    if proxy is not None and proxy not in PROXIES:
+        raise NatError(f"--proxy must be one of {', '.join(PROXIES)}, got {proxy!r}")
+    if proxy is not None and not (proxy_weight >= 0 and proxy_reference >= 2):
+        raise NatError(f"--proxy-weight must be >= 0 and the reference at least 2 cells, got {proxy_weight}, "
+                       f"{proxy_reference}")
     policy, notes = transformer.policy, []
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -275,12 +288,15 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
                 notes.append(f"not scored with the supernet: {err}")
                 supernet = None
             if supernet is not None:
+                rank = lambda g: score_of(score, supernet, g, batches)  # noqa: E731
+                if proxy is not None:
+                    rank = _with_proxy(rank, beta, transformer, proxy_weight, proxy_reference, gen, notes)
                 for e in usable:
-                    e["score"] = score_of(score, supernet, e["genotype"], batches)
+                    e["score"] = rank(e["genotype"])
                 # the input is always a candidate: Sampling never returns a cell its own supernet
                 # scores below the input
                 input_score = seen[beta]["score"] if seen.get(beta, {}).get("score") is not None \
-                    else score_of(score, supernet, beta, batches)
+                    else rank(beta)
         if usable[0]["score"] is None:
             notes.append("no supernet scoring (give --transformer RUN_DIR and --select-on DATA): "
                          + ("not refined, " if refine else "") + "kept the most probable candidate")
@@ -299,7 +315,7 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
                 best, best_score = beta, input_score
             if refine:
                 known = {e["genotype"]: e["score"] for e in usable} | {beta: input_score}
-                polished = hill_climb(beta, best, lambda g: score_of(score, supernet, g, batches), known=known,
+                polished = hill_climb(beta, best, rank, known=known,
                                       allowed=lambda g: _cost_problem(g, before, cost) is None)
                 notes.append(f"refined: {len(polished.steps)} one-edge move(s) after the choice, "
                              f"{polished.evaluations} more cell(s) scored")
@@ -321,6 +337,38 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
                     best, steps = beta, []
     table = [{k: v for k, v in e.items() if k != "genotype"} for e in seen.values()]
     return TransformResult(beta, best, method, before, cost(best), table, notes, input_won, steps, z)
+
+
+def _with_proxy(fit: Callable[[Genotype], float], beta: Genotype, transformer: Transformer, weight: float,
+                reference: int, gen: torch.Generator, notes: list[str]) -> Callable[[Genotype], float]:
+    """``fit`` combined with SynFlow at the supernet's size, scaled on random legal transformations
+    of ``beta`` (drawn by the paper's Random policy, so no score decides which)."""
+    cfg = transformer.held_out_config
+    if not {"channels", "layers"} <= cfg.keys():
+        raise NatError(f"--proxy builds networks at the supernet's size, and {transformer.source} does not record it")
+    size = {"dataset": cfg.get("dataset", "cifar10"), "channels": cfg["channels"], "layers": cfg["layers"],
+            "resolution": cfg.get("resolution") or 32}
+    cache: dict[Genotype, float] = {}
+
+    def flow(g: Genotype) -> float:
+        if g not in cache:
+            cache[g] = synflow_of(g, **size)
+        return cache[g]
+
+    uniform = make_policy("random")
+    uniform.cost_aware, uniform.cell_types = transformer.policy.cost_aware, transformer.policy.cell_types
+    with torch.no_grad():
+        drawn = list(dict.fromkeys(d.alpha for d in (uniform.sample(beta, gen) for _ in range(reference))
+                                   if d.alpha is not None))
+    fits = {g: fit(g) for g in drawn}
+    try:
+        combine = Combined.fitted([fits[g] for g in drawn], [flow(g) for g in drawn], weight)
+    except ValueError as err:
+        notes.append(f"not combined with synflow ({err}): ranked by the supernet alone")
+        return fit
+    notes.append(f"ranked by the supernet's score + synflow (weight {weight:g}; scales from {len(drawn)} random "
+                 "legal transformations of the input)")
+    return lambda g: combine(fits[g] if g in fits else fit(g), flow(g))
 
 
 def _cost_problem(g: Genotype, before: Cost, cost: Callable[[Genotype], Cost]) -> str | None:
