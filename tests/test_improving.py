@@ -250,6 +250,16 @@ def test_sampling_returns_the_input_when_it_scores_best():
     assert any("input won" in n for n in result.notes)
 
 
+def test_refined_sampling_says_the_input_won_when_it_tops_the_candidates():
+    # with --refine the input itself joins the candidates; when it scores best the output must
+    # still say so (it once fell silent because the winner was the input's own entry)
+    beta = nb201.genotype_from_string(EXAMPLE)
+    t, batches = _stand_in(_PrefersInput(beta))
+    result = transform(beta, t, candidates=8, batches=batches, cost_fn=NB201CostModel(), refine=True)
+    assert result.genotype == beta and result.input_won and result.refinement == []
+    assert any("input won" in n for n in result.notes)
+
+
 class _SureButWrong(_PrefersInput):
     """A stand-in supernet: the input gets every image right but timidly (accuracy 1, loss
     log(1 + 9/e) ~ 1.46); every other cell is very sure of half the images and mildly wrong on

@@ -310,7 +310,8 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
         best, best_score = top["genotype"], top["score"]
         if best_score is not None:
             # the input is always a candidate: a result never scores below the input (ties keep it)
-            rival = best_score if best != beta else None
+            # the best score of a real change (the input may be among the candidates, and the top)
+            rival = max((e["score"] for e in usable if e["genotype"] != beta), default=None)
             if input_score >= best_score:
                 best, best_score = beta, input_score
             if refine:
