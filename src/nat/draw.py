@@ -39,6 +39,10 @@ SUFFIXES = (".svg", ".dot")
 LABEL_FONT = 11
 CHAR_W = 0.61 * LABEL_FONT  # labels use a monospace font so their width can be known here
 PORT, ROW_GAP, DUMMY_H, BEND = 10, 40, 12, 17
+# The SVG layout routes every link around the nodes it skips and places each label against all
+# other routes, which grows steeply with the cell (40 random nodes: 1.5 s); a picture of more
+# nodes than this is unreadable anyway. DOT text has no such limit.
+MAX_DRAWN_NODES = 50
 
 
 def _changes(cell: Cell, other: Cell | None, title: str) -> dict[int, str]:
@@ -295,6 +299,10 @@ def genotype_to_svg(genotype: Genotype, *, other: Genotype | None = None, name: 
     margin, pad, head = 20, 16, 22
     body, y, width = [], 76.0, 560.0
     cells, inputs = _shown(genotype)
+    for key, cell in cells.items():
+        if cell.n_nodes > MAX_DRAWN_NODES:
+            raise NatError(f"{(name or 'genotype ' + genotype.digest).split(' vs ')[0]}: the {TITLES[key]} has {cell.n_nodes:,} nodes; an SVG drawing is limited to "
+                           f"{MAX_DRAWN_NODES} (write .dot for Graphviz, or use `nat show`)")
     for key, cell in cells.items():
         lines, (x0, y0, x1, y1) = _svg_cell(cell, TITLES[key], _counterpart(other, key), inputs)
         w, h = x1 - x0 + 2 * pad, y1 - y0 + 2 * pad + head

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import GenotypeError
 from ..runtime.atomic import write_text_atomic
-from .genotype import CELL_TYPES, N_INPUTS, Genotype
+from .genotype import CELL_TYPES, MAX_NODES, N_INPUTS, Genotype
 
 __all__ = ["genotype_from_dict", "genotype_to_dict", "parse_text", "format_triples", "format_pairs",
            "read_genotype_file", "write_genotype_file", "FORMATS"]
@@ -64,7 +64,13 @@ def _literal(node: ast.AST) -> Any:
             and not node.keywords):
         args = [_literal(a) for a in node.args]
         if node.func.id == "range" and 1 <= len(args) <= 3 and all(isinstance(a, int) for a in args):
-            return list(range(*args))
+            if args[-1] == 0 and len(args) == 3:
+                raise GenotypeError("malformed genotype text: range() step must not be zero")
+            span = range(*args)
+            if len(span) > MAX_NODES:  # a concat names nodes: more than a cell may have is hostile
+                raise GenotypeError(f"malformed genotype text: '{ast.unparse(node)[:60]}' has {len(span):,} "
+                                    f"entries, more than the {MAX_NODES:,} nodes a cell may have")
+            return list(span)
         if node.func.id == "list" and len(args) == 1 and isinstance(args[0], list):
             return args[0]
     raise GenotypeError(f"malformed genotype text: unsupported expression '{ast.unparse(node)[:60]}' "
@@ -76,7 +82,9 @@ def parse_text(text: str) -> Genotype:
     try:
         tree = ast.parse(text.strip(), mode="exec")
     except SyntaxError as err:
-        raise GenotypeError(f"malformed genotype text: {err.msg} (line {err.lineno})") from None
+        raise GenotypeError(f"malformed genotype text: {err.msg.split(';')[0]} (line {err.lineno})") from None
+    except (ValueError, RecursionError, MemoryError) as err:  # e.g. a 5,000-digit integer literal
+        raise GenotypeError(f"malformed genotype text: {str(err).split(';')[0] or 'too large to parse'}") from None
     body = tree.body
     if len(body) != 1 or not isinstance(body[0], (ast.Expr, ast.Assign)):
         raise GenotypeError("malformed genotype text: expected exactly one Genotype(...) expression")
@@ -132,6 +140,7 @@ def format_pairs(genotype: Genotype) -> str:
 
 
 # -- files ----------------------------------------------------------------------------------------
+MAX_FILE_BYTES = 16 * 2**20  # a genotype file; the whole zoo of the paper is under 100 kB
 def read_genotype_file(path: str | Path, name: str | None = None) -> Genotype:
     """Read a genotype from JSON (single or zoo layout) or from a text file in either text form.
 
@@ -139,8 +148,15 @@ def read_genotype_file(path: str | Path, name: str | None = None) -> Genotype:
     """
     path = Path(path)
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as err:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:  # refuse before reading: a genotype is kilobytes, not gigabytes
+            raise GenotypeError(f"the file is {size:,} bytes, more than the {MAX_FILE_BYTES:,} a genotype "
+                                f"file may have", source=str(path))
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise GenotypeError(f"the file is not UTF-8 text (byte {err.start}: {err.object[err.start:err.start + 1]!r})",
+                            source=str(path)) from None
+    except OSError as err:
         raise GenotypeError(f"cannot read the file ({err.__class__.__name__}: {err.strerror or err})",
                             source=str(path)) from None
     try:
@@ -149,6 +165,8 @@ def read_genotype_file(path: str | Path, name: str | None = None) -> Genotype:
                 data = json.loads(text)
             except json.JSONDecodeError as err:
                 raise GenotypeError(f"malformed JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+            except RecursionError:
+                raise GenotypeError("malformed JSON: nested too deeply") from None
             if isinstance(data, dict) and "genotypes" in data:
                 data = _pick(data["genotypes"], name)
             elif name is not None:

@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable, NamedTuple
 
 from ..errors import GenotypeError
 from ..ops import NULL, OPS
 
-__all__ = ["Edge", "Cell", "Genotype", "CELL_TYPES", "loose_ends"]
+__all__ = ["Edge", "Cell", "Genotype", "CELL_TYPES", "MAX_NODES", "MAX_EDGES", "loose_ends"]
 
 CELL_TYPES = ("normal", "reduce")
 N_INPUTS = 2
+# Bounds on what a genotype may describe. Every analysis is linear in the cell, but a network
+# is built from it, drawn and costed: a cell far beyond any published one (DARTS has 6 nodes,
+# the largest random cells here 10s) is refused with one line rather than exhausting memory.
+MAX_NODES = 5_000
+MAX_EDGES = 50_000
 
 
 class Edge(NamedTuple):
@@ -58,15 +64,27 @@ class Cell:
     concat: tuple[int, ...]
 
     def __init__(self, edges: Iterable, concat: Iterable[int] | None = None) -> None:
-        parsed = tuple(_edge(e, i) for i, e in enumerate(edges))
+        parsed = []
+        for i, e in enumerate(edges):
+            if i >= MAX_EDGES:
+                raise GenotypeError(f"the cell has more than {MAX_EDGES:,} edges (the limit)")
+            parsed.append(_edge(e, i))
+        parsed = tuple(parsed)
         if not parsed:
             raise GenotypeError("the cell has no edges")
+        top = max(e.dst for e in parsed)
+        if top >= MAX_NODES:
+            raise GenotypeError(f"node {top} is beyond the limit of {MAX_NODES:,} nodes a cell may have",
+                                edge=max(parsed, key=lambda e: e.dst))
         object.__setattr__(self, "edges", parsed)
         object.__setattr__(self, "concat", loose_ends(parsed) if concat is None else tuple(concat))
         self._validate()
 
     # -- structure -------------------------------------------------------------------------
-    @property
+    # A cell is immutable, so every graph analysis below is computed once, in one pass over the
+    # edges, and cached on the instance: callers ask for them per node, and recomputing made
+    # `nat show` cubic in the cell size (a 1,000-node cell took over a minute).
+    @cached_property
     def n_nodes(self) -> int:
         """Number of nodes, inputs included."""
         return max(e.dst for e in self.edges) + 1
@@ -75,39 +93,58 @@ class Cell:
     def intermediate(self) -> range:
         return range(N_INPUTS, self.n_nodes)
 
+    @cached_property
+    def _incoming(self) -> dict[int, tuple[tuple[int, Edge], ...]]:
+        into: dict[int, list[tuple[int, Edge]]] = {}
+        for i, e in enumerate(self.edges):
+            into.setdefault(e.dst, []).append((i, e))
+        return {node: tuple(pairs) for node, pairs in into.items()}
+
     def inputs_of(self, node: int) -> list[tuple[int, Edge]]:
         """``(index, edge)`` for every edge into ``node``."""
-        return [(i, e) for i, e in enumerate(self.edges) if e.dst == node]
+        return list(self._incoming.get(node, ()))
 
-    def live_nodes(self) -> frozenset[int]:
-        """Nodes whose value depends on the cell inputs through non-null edges."""
+    @cached_property
+    def _live(self) -> frozenset[int]:
         live = set(range(N_INPUTS))
         for node in self.intermediate:  # edges point forward, so one pass in node order suffices
-            if any(e.op != NULL and e.src in live for _, e in self.inputs_of(node)):
+            if any(e.op != NULL and e.src in live for _, e in self._incoming.get(node, ())):
                 live.add(node)
         return frozenset(live)
 
+    def live_nodes(self) -> frozenset[int]:
+        """Nodes whose value depends on the cell inputs through non-null edges."""
+        return self._live
+
     def output_nodes(self) -> tuple[int, ...]:
         """The concat nodes that carry signal; dead ones are constant zeros and are dropped."""
-        live = self.live_nodes()
+        live = self._live
         return tuple(n for n in self.concat if n in live)
 
-    def needed_nodes(self) -> frozenset[int]:
-        """Live nodes that reach an output node through non-null edges (what must be computed)."""
-        live = self.live_nodes()
+    @cached_property
+    def _needed(self) -> frozenset[int]:
+        live = self._live
         needed = set(self.output_nodes())
         for node in reversed(range(self.n_nodes)):
             if node in needed:
-                needed.update(e.src for _, e in self.inputs_of(node) if e.op != NULL and e.src in live)
+                needed.update(e.src for _, e in self._incoming.get(node, ()) if e.op != NULL and e.src in live)
         return frozenset(needed)
+
+    def needed_nodes(self) -> frozenset[int]:
+        """Live nodes that reach an output node through non-null edges (what must be computed)."""
+        return self._needed
 
     def computed_edges(self) -> list[tuple[int, Edge]]:
         """``(index, edge)`` of the edges a network must compute: non-null, live to needed."""
-        live, needed = self.live_nodes(), self.needed_nodes()
+        live, needed = self._live, self._needed
         return [(i, e) for i, e in enumerate(self.edges)
                 if e.op != NULL and e.src in live and e.dst in needed]
 
     def canonical_edges(self) -> tuple[Edge, ...]:
+        return self._canonical
+
+    @cached_property
+    def _canonical(self) -> tuple[Edge, ...]:
         return tuple(sorted(self.edges, key=lambda e: (e.dst, e.src, e.op)))
 
     def replace_ops(self, ops: Iterable[str]) -> "Cell":
@@ -144,7 +181,7 @@ class Cell:
                 raise GenotypeError(f"edge goes into node {e.dst}, which is not after its source "
                                     f"node {e.src}", edge=e, index=i)
         for node in self.intermediate:
-            if not self.inputs_of(node):
+            if node not in self._incoming:
                 raise GenotypeError(f"intermediate node {node} has no incoming edge")
         if not self.concat:
             raise GenotypeError("concat is empty: the cell has no output")
