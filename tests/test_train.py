@@ -24,6 +24,8 @@ from nat.arch.zoo import resolve
 from nat.cli import main
 from nat.runtime import checkpoint as checkpoint_module
 from nat.runtime.checkpoint import load_checkpoint
+from nat.runtime.lock import LOCK_NAME
+from nat.errors import RunAborted
 from nat.train import PRESETS, Interrupted, TrainConfig, Trainer, TrainingDiverged, is_nas_cell, train
 from nat.train.table import summarize_runs
 
@@ -183,11 +185,13 @@ def test_crash_during_checkpoint_write_keeps_the_previous_one(data, cache, tmp_p
         if epoch == 1:
             monkeypatch.setattr(checkpoint_module.torch, "save", broken_save)
 
-    with pytest.raises(OSError, match="simulated crash"):
+    with pytest.raises(RunAborted, match="simulated crash.*the previous checkpoint is intact") as failed:
         quiet(*DARTS, tiny(data, cache), out, on_step=crash_in_epoch_2).fit()
+    assert failed.value.exit_code == 1 and "\n" not in str(failed.value)
     monkeypatch.setattr(checkpoint_module.torch, "save", real_save)
     assert load_checkpoint(out / "last.pt")["epoch"] == 1  # the epoch-1 checkpoint, intact
-    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".") or p.suffix == ".tmp") == []
+    leftovers = [p.name for p in out.iterdir() if (p.name.startswith(".") or p.suffix == ".tmp") and p.name != LOCK_NAME]
+    assert leftovers == []
     quiet(*DARTS, tiny(data, cache), out, resume=True).fit()  # and the run goes on from it
     assert load_checkpoint(out / "last.pt")["epoch"] == 3
 

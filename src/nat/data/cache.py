@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import warnings
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -77,7 +77,10 @@ def cached(source: Path, build: Callable[[], Dataset], *, cache_dir: Path,
         _save(entry, dataset)
     except OSError as error:
         # A read-only or full disk should cost the next run time, not fail this one.
-        warnings.warn(f"could not cache decoded data in {cache_dir}: {error}", stacklevel=2)
+        # One line, said once: the run goes on, only the next one decodes again.
+        print(f"nat: note: could not cache decoded data in {cache_dir} ({error.strerror or error}); "
+              f"the next run decodes it again (set --cache-dir or ${CACHE_ENV} to a writable folder)",
+              file=sys.stderr)
         return dataset
     for stale in cache_dir.glob(f"{slot}-*.npz"):
         if stale != entry:

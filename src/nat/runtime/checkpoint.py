@@ -16,31 +16,74 @@ from typing import Any
 
 import torch
 
-from ..errors import NatError
+from ..errors import NatError, RunAborted
 
-__all__ = ["save_checkpoint", "load_checkpoint"]
+__all__ = ["save_checkpoint", "load_checkpoint", "MalformedCheckpoint", "malformed"]
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
+    """Write ``state`` to ``path`` atomically; on a full or failing disk the previous file stays
+    whole and the error is a :class:`~nat.errors.RunAborted` (one line, exit status 1)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        kept = "the previous checkpoint is intact; " if path.exists() else ""
+        raise RunAborted(f"{path}: could not write the checkpoint ({err.strerror or err}); {kept}free space or "
+                         f"fix permissions, then rerun with --resume") from None
+    except RuntimeError as err:  # torch wraps a failed write (e.g. disk full) in its own error
+        if "write" not in str(err).lower() and "file" not in str(err).lower():
+            raise
+        kept = "the previous checkpoint is intact; " if path.exists() else ""
+        raise RunAborted(f"{path}: could not write the checkpoint ({str(err).splitlines()[0]}); {kept}free "
+                         f"space, then rerun with --resume") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The dict saved at ``path``, loaded with ``weights_only=True`` (no code is ever unpickled).
+
+    A file that is not one, holds Python objects beyond tensors and plain data, or is not a dict
+    is refused in one line. Whether the dict has the right keys is for the reader to check
+    (:func:`malformed` makes its error)."""
     path = Path(path)
     if not path.is_file():
         raise NatError(f"{path}: no checkpoint there")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as err:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's message advises weights_only=False, i.e. running whatever the file holds: not ours to repeat
+        raise NatError(f"{path}: not a nat checkpoint, or not one to trust: it holds Python objects beyond "
+                       f"tensors and plain data, and nat does not load those") from None
+    except (RuntimeError, EOFError, ValueError, OSError, AttributeError, TypeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise NatError(f"{path}: not a readable checkpoint ({first})") from None
+    if not isinstance(state, dict):
+        raise NatError(f"{path}: not a nat checkpoint (it holds a {type(state).__name__}, not a dict)")
+    return state
+
+
+class MalformedCheckpoint(NatError):
+    """A checkpoint that loads but lacks what its reader needs, or holds it in the wrong shape."""
+
+
+def malformed(path: str | Path, err: BaseException) -> MalformedCheckpoint:
+    """The one-line error for a checkpoint whose contents broke its reader (``err``)."""
+    if isinstance(err, KeyError):
+        what = f"missing {err.args[0]!r}" if err.args else "a missing entry"
+    else:
+        text = str(err).strip()
+        what = text.splitlines()[0] if text else type(err).__name__
+        if len(what) > 200:
+            what = what[:200] + "..."
+    return MalformedCheckpoint(f"{path}: a malformed checkpoint ({what}); it was not changed")

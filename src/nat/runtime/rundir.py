@@ -7,6 +7,7 @@ Layout::
     RUN_DIR/last.pt          the latest checkpoint (resume from here)
     RUN_DIR/best.pt          the best checkpoint so far (where the run has a notion of best)
     RUN_DIR/summary.json     final figures
+    RUN_DIR/.nat.lock        the writer's PID while it runs (see :mod:`nat.runtime.lock`)
 
 The metrics history also lives in the checkpoint; on resume ``metrics.jsonl`` is rewritten from
 it, so a run killed between writing a line and writing the checkpoint never repeats or loses an
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,6 +26,7 @@ from ..errors import NatError
 from .atomic import write_text_atomic
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import write_yaml
+from .lock import LOCK_NAME, RunLock
 
 __all__ = ["RunDir"]
 
@@ -44,15 +47,40 @@ class RunDir:
         return self.path / "best.pt"
 
     def prepare(self, *, resume: bool) -> None:
-        """Create the folder; refuse to overwrite a finished or started run unless resuming."""
-        if resume:
-            if not self.last.exists():
-                raise NatError(f"{self.path}: nothing to resume (no last.pt); run without --resume to start")
+        """Lock the folder (creating it), then refuse to overwrite a started run unless resuming.
+
+        The lock comes before any check, so that of two processes started together on one folder
+        the second stops here, naming the first's PID, instead of interleaving with it.
+        """
+        if resume and not self.last.exists():
+            raise NatError(f"{self.path}: nothing to resume (no last.pt); run without --resume to start")
+        if not self.main:
             return
-        if self.last.exists() or (self.path / "metrics.jsonl").exists():
-            raise NatError(f"{self.path}: already holds a run; use --resume to continue it or choose another --out")
-        if self.main:
-            self.path.mkdir(parents=True, exist_ok=True)
+        existed = self.path.exists()
+        self.lock.acquire()
+        try:
+            if not resume and (self.last.exists() or (self.path / "metrics.jsonl").exists()):
+                raise NatError(f"{self.path}: already holds a run; use --resume to continue it or choose another --out")
+        except BaseException:
+            self.close()
+            if not existed:  # leave no empty folder behind a refusal
+                _remove_if_only_lock(self.path)
+            raise
+        if self.lock.stale:
+            # its lock died with it (the OS drops it); only its note remains, worth a line
+            print(f"nat: note: {self.path}: the previous process on this folder ({self.lock.stale}) was killed "
+                  f"or crashed" + ("; resuming from its last checkpoint" if resume else ""), file=sys.stderr)
+
+    @property
+    def lock(self) -> RunLock:
+        if not hasattr(self, "_lock"):
+            self._lock = RunLock(self.path)
+        return self._lock
+
+    def close(self) -> None:
+        """Release the folder's lock (also released by the OS when the process ends)."""
+        if hasattr(self, "_lock"):
+            self._lock.release()
 
     def write_config(self, config: Mapping[str, Any]) -> None:
         if self.main:
@@ -83,3 +111,12 @@ class RunDir:
     def write_json(self, name: str, data: Mapping[str, Any]) -> None:
         if self.main:
             write_text_atomic(self.path / name, json.dumps(dict(data), indent=1) + "\n")
+
+
+def _remove_if_only_lock(path: Path) -> None:
+    try:
+        if [p.name for p in path.iterdir()] in ([], [LOCK_NAME]):
+            (path / LOCK_NAME).unlink(missing_ok=True)
+            path.rmdir()
+    except OSError:
+        pass

@@ -21,6 +21,7 @@ what ``nat transform`` loads), ``transformer-<policy>.pt`` for each policy, ``su
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections import Counter
@@ -38,6 +39,7 @@ from ..errors import NatError, RunAborted
 from ..ops import OPS, op_kind
 from ..policy import Policy, make_policy
 from ..runtime import Dist, RunDir, config_to_dict, init_distributed, save_checkpoint
+from ..runtime.checkpoint import malformed
 from ..runtime.progress import progress
 from .config import SearchConfig
 from .reinforce import MovingAverageBaseline, leave_one_out_advantages, reinforce_loss
@@ -396,18 +398,32 @@ def run_search(cfg: SearchConfig | None, data: Dataset | None, out: str | Path, 
     A resumed run keeps its own settings (``cfg`` is ignored); only ``epochs`` (to extend it) and
     ``device`` may change.
     """
-    run_dir = RunDir(out)
+    # Under torchrun only rank 0 writes, so only rank 0 takes the folder's lock.
+    run_dir = RunDir(out, main=int(os.environ.get("RANK", "0")) == 0)
     run_dir.prepare(resume=resume)
-    state = None
-    if resume:
-        state = run_dir.load_last()
-        cfg = SearchConfig.from_dict(state["config"])
-    cfg = replace(cfg, **{k: v for k, v in (("epochs", epochs), ("device", device)) if v is not None})
-    dist = init_distributed(cfg.device)
-    run_dir.main = dist.is_main
-    search = Search(cfg, data, run_dir, dist)
-    if state is not None:
-        search.load_state_dict(state)
-        run_dir.rewrite_metrics(search.history)
-    run_dir.write_config(config_to_dict(cfg))
-    return search.run(stop_after=stop_after)
+    try:
+        state = None
+        if resume:
+            state = run_dir.load_last()
+            if state.get("format") != "nat-search":
+                kind = ("a `nat train` run: continue it with `nat train ... --resume`"
+                        if str(state.get("format", "")).startswith("nat-train") else f"format {state.get('format')!r}")
+                raise NatError(f"{run_dir.last}: not a `nat search` checkpoint ({kind})")
+            try:
+                cfg = SearchConfig.from_dict(state["config"])
+            except (KeyError, TypeError, ValueError, AttributeError) as err:
+                raise malformed(run_dir.last, err) from None
+        cfg = replace(cfg, **{k: v for k, v in (("epochs", epochs), ("device", device)) if v is not None})
+        dist = init_distributed(cfg.device)
+        run_dir.main = dist.is_main
+        search = Search(cfg, data, run_dir, dist)
+        if state is not None:
+            try:
+                search.load_state_dict(state)
+            except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as err:
+                raise malformed(run_dir.last, err) from None
+            run_dir.rewrite_metrics(search.history)
+        run_dir.write_config(config_to_dict(cfg))
+        return search.run(stop_after=stop_after)
+    finally:
+        run_dir.close()

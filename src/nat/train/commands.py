@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -173,10 +174,20 @@ def _plan(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..runtime.lock import RunLock
+    runs, nested = _plan(args)
+    # A multi-run folder is one job: lock its top as well as each run (rank 0 only, as it alone writes).
+    lock = RunLock(args.out) if nested and int(os.environ.get("RANK", "0")) == 0 else None
+    if lock is None:
+        return _train_all(runs, nested, args)
+    with lock:
+        return _train_all(runs, nested, args)
+
+
+def _train_all(runs, nested: bool, args: argparse.Namespace) -> int:
     from ..runtime.distributed import init_distributed
     from .table import write_table
     from .trainer import Interrupted, Trainer, TrainingDiverged
-    runs, nested = _plan(args)
     dist = init_distributed(runs[0][2].device)
     say = print if dist.is_main else (lambda *_a, **_k: None)
     summaries = []

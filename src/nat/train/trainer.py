@@ -43,6 +43,7 @@ from ..nn.network import DATASETS
 from ..runtime.config import config_to_dict
 from ..runtime.distributed import Dist, resolve_device
 from ..runtime.progress import progress
+from ..runtime.checkpoint import malformed
 from ..runtime.rundir import RunDir
 from .config import RESUME_CHANGEABLE, TrainConfig, resolve_cutout
 from .evaluate import autocast_for, evaluate, memory_format_for, test_indices
@@ -51,6 +52,8 @@ from .model import build_model, forward_train, model_cost
 __all__ = ["Trainer", "train", "TrainingDiverged", "Interrupted", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "nat-train-1"
+# what reading a checkpoint that loads but is not shaped like ours raises
+_MALFORMED = (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError)
 CURVES = [("loss", ["train_loss", "test_loss"]), ("top-1 accuracy (%)", ["train_top1", "test_top1"]),
           ("learning rate", ["lr"]), ("training images/s", ["images_per_s"])]
 
@@ -117,10 +120,21 @@ class Trainer:
         self.on_step, self.on_epoch = on_step, on_epoch
         self.run = RunDir(out, main=dist.is_main)
         self.run.prepare(resume=resume)
+        try:
+            self._setup(resume)
+        except BaseException:
+            self.run.close()  # a refused or failed start leaves the folder free
+            raise
+
+    def _setup(self, resume: bool) -> None:
+        cfg, dist = self.cfg, self.dist
         dist.barrier()
         state = self.run.load_last() if resume else None
         if state is not None:
-            self._check_same_run(state)
+            try:
+                self._check_same_run(state)
+            except _MALFORMED as err:
+                raise malformed(self.run.last, err) from None
         if cfg.batch_size % dist.world_size:
             raise NatError(f"batch size {cfg.batch_size} (global) does not divide among {dist.world_size} processes")
         self.batch = cfg.batch_size // dist.world_size
@@ -135,7 +149,7 @@ class Trainer:
         self._load_data()
 
         torch.manual_seed(cfg.seed)  # the initial weights: the same on every rank
-        self.net = build_model(genotype, cfg, self.data.num_classes)
+        self.net = build_model(self.genotype, cfg, self.data.num_classes)
         self.cost = model_cost(self.net, cfg.dataset)
         self.net.to(self.device, memory_format=self.memory_format)
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
@@ -143,7 +157,10 @@ class Trainer:
         self.epoch, self.history, self.partial = 0, [], None
         self.best = {"test_top1": float("-inf"), "epoch": 0}
         if state is not None:
-            self._restore(state)
+            try:
+                self._restore(state)
+            except _MALFORMED as err:  # wrong shapes, missing or mistyped entries: refuse before writing
+                raise malformed(self.run.last, err) from None
         self.model: nn.Module = _TrainForward(self.net)
         if dist.enabled:
             self.model = nn.parallel.DistributedDataParallel(
@@ -259,11 +276,14 @@ class Trainer:
                  f"({d.world_size} x {self.batch}) on {self.device}; cutout {cfg.cutout}; "
                  + self._start_point()
                  + f" -> {self.run.path}")
-        with self._signals():
-            while self.epoch < cfg.epochs:
-                self._epoch()
-        summary = self._summary()
-        self.run.write_json("summary.json", summary)
+        try:
+            with self._signals():
+                while self.epoch < cfg.epochs:
+                    self._epoch()
+            summary = self._summary()
+            self.run.write_json("summary.json", summary)
+        finally:
+            self.run.close()
         return summary
 
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
