@@ -314,3 +314,66 @@ def test_a_read_only_cache_is_said_once_in_one_line(data, tmp_path, capsys, monk
     err = capsys.readouterr().err
     line = one_line(err)
     assert "could not cache decoded data" in line and "Permission denied" in line
+
+
+# -- run folders that move --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def relative_run(data, cache, tmp_path_factory) -> Path:
+    """A run trained with its data given as a path relative to the folder it was started from."""
+    home = tmp_path_factory.mktemp("home")
+    before = os.getcwd()
+    os.chdir(data.parent)
+    try:
+        out = home / "run"
+        quiet(*DARTS, tiny(Path(data.name), cache), out).fit()
+    finally:
+        os.chdir(before)
+    return out
+
+
+def test_a_run_records_its_data_as_given_and_resolved(relative_run, data):
+    state = load_checkpoint(relative_run / "last.pt")
+    assert state["config"]["data"] == data.name
+    assert state["data_resolved"] == str(data.resolve())
+
+
+def test_evaluate_from_another_folder_finds_the_data_by_its_resolved_path(relative_run, tmp_path, capsys,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)  # data.name leads nowhere from here
+    code, out, err = cli(capsys, "evaluate", relative_run, "--json")
+    assert code == 0, err
+    assert '"images": 8' in out
+
+
+def test_evaluate_says_to_pass_data_when_neither_path_leads_there(relative_run, tmp_path, capsys, monkeypatch):
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for p in relative_run.iterdir():
+        (moved / p.name).write_bytes(p.read_bytes())
+    state = load_checkpoint(moved / "last.pt")
+    state["data_resolved"] = str(tmp_path / "gone")
+    torch.save(state, moved / "last.pt")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli(capsys, "evaluate", moved)
+    line = one_line(err)
+    assert code == 2 and "training data" in line and "is not found from" in line and "pass --data PATH" in line
+
+
+@pytest.mark.parametrize("change", [_list, _missing_model, _wrong_shapes, _mistyped_config],
+                         ids=["a list", "missing keys", "wrong tensor shapes", "mistyped config field"])
+def test_evaluate_refuses_malformed_checkpoints_in_one_line(finished, tmp_path, capsys, change):
+    folder = _copy_with(finished, tmp_path, change)
+    code, _, err = cli(capsys, "evaluate", folder)
+    assert code == 2 and "checkpoint" in one_line(err)
+
+
+def test_resume_from_another_folder_finds_the_data(relative_run, cache, tmp_path, capsys, monkeypatch):
+    moved = tmp_path / "run"
+    moved.mkdir()
+    for p in relative_run.iterdir():
+        if p.name != LOCK_NAME:
+            (moved / p.name).write_bytes(p.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    trainer = quiet(*DARTS, tiny(Path("colours"), cache, epochs=1), moved, resume=True)
+    assert Path(trainer.cfg.data).is_absolute() and trainer.cfg.data.endswith("colours")
+    trainer.fit()

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import NatError
-from ..runtime.checkpoint import load_checkpoint
+from ..data.load import DOWNLOADABLE
+from ..runtime.checkpoint import load_checkpoint, malformed
 from ..runtime.distributed import Dist, resolve_device
 
 __all__ = ["evaluate", "autocast_for", "memory_format_for", "test_indices", "find_checkpoint",
@@ -115,10 +116,31 @@ def network_from_checkpoint(state: dict[str, Any], where: str):
         genotype = genotype_from_dict(state["genotype"])
     except GenotypeError as err:
         raise err.located(source=where) from None
-    cfg = TrainConfig(**state["config"])
-    net = build_model(genotype, cfg, len(state["classes"]))
-    net.load_state_dict(state["model"])
+    try:
+        cfg = TrainConfig(**state["config"])
+        net = build_model(genotype, cfg, len(state["classes"]))
+        net.load_state_dict(state["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+        raise malformed(where, err) from None
     return state["arch"], net, cfg
+
+
+def locate_training_data(state: dict[str, Any], override: str | None, where: str) -> str:
+    """The data a run trained on, found from wherever the command runs now: ``override``
+    (``--data``) if given, else the path as given to the run, else the absolute path it resolved
+    to then (a run folder records both, so that it can move, and be used from another folder)."""
+    if override:
+        return override
+    given = state.get("config", {}).get("data")
+    resolved = state.get("data_resolved")
+    for candidate in (given, resolved):
+        if candidate and Path(candidate).expanduser().exists():
+            return candidate
+    if given and given.lower() in DOWNLOADABLE:
+        return given
+    tried = given + (f" (then {resolved})" if resolved and resolved != given else "")
+    raise NatError(f"{where}: the run's training data {tried} is not found from {os.getcwd()}; "
+                   f"pass --data PATH")
 
 
 def evaluate_checkpoint(path: str | os.PathLike, *, data: str | None = None, best: bool = False,
@@ -134,11 +156,12 @@ def evaluate_checkpoint(path: str | os.PathLike, *, data: str | None = None, bes
     state = load_checkpoint(file)
     label, net, cfg = network_from_checkpoint(state, str(file))
     dev = resolve_device(device or "auto")
-    dataset = load_dataset(data or cfg.data, cache_dir=cache_dir or cfg.cache_dir, image_size=cfg.image_size,
+    data = locate_training_data(state, data, str(file))
+    dataset = load_dataset(data, cache_dir=cache_dir or cfg.cache_dir, image_size=cfg.image_size,
                            progress=progress)
     if list(dataset.classes) != list(state["classes"]):
         raise NatError(f"{file}: the network was trained on classes {', '.join(state['classes'])}; "
-                       f"{data or cfg.data} has {', '.join(dataset.classes)}")
+                       f"{data} has {', '.join(dataset.classes)}")
     layout = memory_format_for(dev, cfg.channels_last, cfg.dataset)
     net = net.to(dev, memory_format=layout)
     batches = BatchLoader(dataset.test_images, dataset.test_labels, batch_size or cfg.batch_size,

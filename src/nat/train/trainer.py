@@ -21,6 +21,7 @@ so the last checkpoint is the last good one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import math
 import random
@@ -42,11 +43,11 @@ from ..errors import NatError
 from ..nn.network import DATASETS
 from ..runtime.config import config_to_dict
 from ..runtime.distributed import Dist, resolve_device
-from ..runtime.progress import progress
 from ..runtime.checkpoint import malformed
+from ..runtime.progress import progress
 from ..runtime.rundir import RunDir
 from .config import RESUME_CHANGEABLE, TrainConfig, resolve_cutout
-from .evaluate import autocast_for, evaluate, memory_format_for, test_indices
+from .evaluate import autocast_for, evaluate, locate_training_data, memory_format_for, test_indices
 from .model import build_model, forward_train, model_cost
 
 __all__ = ["Trainer", "train", "TrainingDiverged", "Interrupted", "CHECKPOINT_FORMAT"]
@@ -135,6 +136,12 @@ class Trainer:
                 self._check_same_run(state)
             except _MALFORMED as err:
                 raise malformed(self.run.last, err) from None
+            # resumed from another folder: the data path as given may not lead there from here
+            found = locate_training_data({**state, "config": {"data": cfg.data}}, None, str(self.run.last))
+            if found != cfg.data:
+                self.cfg = cfg = dataclasses.replace(cfg, data=found)
+        given = Path(cfg.data).expanduser()
+        self.data_resolved = str(given.resolve()) if given.exists() else None
         if cfg.batch_size % dist.world_size:
             raise NatError(f"batch size {cfg.batch_size} (global) does not divide among {dist.world_size} processes")
         self.batch = cfg.batch_size // dist.world_size
@@ -229,6 +236,7 @@ class Trainer:
         _, keys, *np_rest = np.random.get_state()
         return {
             "format": CHECKPOINT_FORMAT, "arch": self.arch, "genotype": genotype_to_dict(self.genotype),
+            "data_resolved": self.data_resolved,  # beside config's data as given: the run folder may move
             "config": config_to_dict(self.cfg), "classes": list(self.data.classes),
             "mean": list(self.data.mean), "std": list(self.data.std),
             "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
