@@ -245,6 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        if getattr(args, "threads", None) is not None and args.command != "train":  # train: its config's
+            from .runtime.threads import apply_threads
+            apply_threads(args.threads)
         return func(args)
     except NatError as err:
         print(f"nat: error: {err}", file=sys.stderr)

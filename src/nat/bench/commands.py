@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..errors import NatError
+from ..runtime.threads import parse_threads
 
 __all__ = ["register"]
 
@@ -49,6 +50,8 @@ def register(sub) -> None:
     f.add_argument("--images", type=int, default=1024, help="held-out images every cell is scored on (default 1024)")
     f.add_argument("--min-diff", type=float, default=0.5, help="count pairs whose true difference is at least this "
                                                                "many points (default 0.5)")
+    p.add_argument("--threads", type=parse_threads, default="auto",
+                   help="CPU threads for torch: a number or auto (default: the cores idle at start)")
     p.set_defaults(func=cmd_bench)
 
 

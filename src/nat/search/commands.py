@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..errors import NatError
+from ..runtime.threads import parse_threads
 from .config import PROXIES, SCORES
 
 __all__ = ["register"]
@@ -46,6 +47,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu, cuda, cuda:1, or auto (default)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    p.add_argument("--threads", type=parse_threads, default="auto",
+                   help="CPU threads for torch: a number or auto (default: the cores idle at start)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("transform", help="transform ARCH with a trained transformer",
@@ -86,6 +89,8 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", help="write the transformed genotype (JSON layout)")
     p.add_argument("--draw", metavar="FILE", help="also draw the result against the input (.svg or .dot)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--threads", type=parse_threads, default="auto",
+                   help="CPU threads for torch: a number or auto (default: the cores idle at start)")
     p.set_defaults(func=cmd_transform)
 
     p = sub.add_parser("compare-policies", help="Random vs LSTM vs Maximum-GCN vs Sampling-GCN (paper Table 3)",
@@ -101,6 +106,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     _size_args(p, "each result")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--threads", type=parse_threads, default="auto",
+                   help="CPU threads for torch: a number or auto (default: the cores idle at start)")
     p.set_defaults(func=cmd_compare)
 
 

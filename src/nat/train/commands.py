@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ..errors import NatError
+from ..runtime.threads import parse_threads
 
 __all__ = ["register", "cmd_train", "cmd_evaluate"]
 
@@ -43,7 +44,8 @@ _OPTIONS = [
     (("--test-subset",), int, "test on the first N test images of a seeded shuffle"),
     (("--seed",), int, "random seed (with --seeds K: the first of K consecutive seeds)"),
     (("--device",), str, "auto (default: CUDA if present), cpu, cuda, cuda:1, ..."),
-    (("--threads",), int, "CPU threads for torch (default: torch's choice)"),
+    (("--threads",), int, "CPU threads for torch (default: auto, the cores idle when the run starts; "
+                          "see bench/bench_threads.py)"),
 ]
 _SWITCHES = [("--amp", "bf16 autocast on CUDA (default on)"),
              ("--channels-last", "channels-last (NHWC) memory format (default: on CUDA, and on CPU for CIFAR-10, "
@@ -83,6 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="test accuracy of a trained network (run folder or checkpoint)")
     p.add_argument("run", metavar="RUN_DIR|CHECKPOINT", help="a run folder of `nat train` (its last.pt) or a .pt file")
     p.add_argument("--data", help="data to test on (default: the data the run was trained on)")
+    p.add_argument("--threads", type=parse_threads, default="auto",
+                   help="CPU threads for torch: a number or auto (default: the cores idle at start)")
     p.add_argument("--best", action="store_true", help="with a run folder: best.pt instead of last.pt")
     p.add_argument("--device", help="auto (default), cpu, cuda, ...")
     p.add_argument("--batch-size", type=int, help="images per batch (default: the run's batch size)")

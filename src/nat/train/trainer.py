@@ -46,6 +46,7 @@ from ..runtime.distributed import Dist, resolve_device
 from ..runtime.checkpoint import malformed
 from ..runtime.progress import progress
 from ..runtime.rundir import RunDir
+from ..runtime.threads import apply_threads
 from .config import RESUME_CHANGEABLE, TrainConfig, resolve_cutout
 from .evaluate import autocast_for, evaluate, locate_training_data, memory_format_for, test_indices
 from .model import build_model, forward_train, model_cost
@@ -151,8 +152,7 @@ class Trainer:
         self.memory_format = memory_format_for(self.device, cfg.channels_last, cfg.dataset)
         if self.cuda:
             torch.backends.cudnn.benchmark = True
-        if cfg.threads is not None:
-            torch.set_num_threads(cfg.threads)
+        apply_threads(cfg.threads)  # None: auto, the cores idle now (torch's default collapses on shared cores)
         self._load_data()
 
         torch.manual_seed(cfg.seed)  # the initial weights: the same on every rank

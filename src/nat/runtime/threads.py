@@ -1,0 +1,80 @@
+"""How many CPU threads torch computes with.
+
+torch's default is one thread per core. On a machine that other work shares, that collapses:
+each of torch's many small ops waits for every thread, and a thread that lost its core stalls
+them all (measured on 2 cores with one other busy process: ``bench/bench_threads.py``). The
+default here, ``auto``, takes the cores that are idle when the command starts (sampled from
+``/proc/stat`` over a fifth of a second; elsewhere the load average, which lags by a minute), at
+least one; a number sets it exactly.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import NatError
+
+__all__ = ["resolve_threads", "apply_threads", "parse_threads"]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(idle, total) jiffies of all CPUs since boot, from /proc/stat (Linux)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return idle, sum(fields[:8])
+
+
+def _busy_cores(window_s: float = 0.2) -> float:
+    """How many cores other work keeps busy right now (this process sleeps while it samples)."""
+    import time
+    first = _cpu_times()
+    if first is not None:
+        time.sleep(window_s)
+        second = _cpu_times()
+        if second is not None and second[1] > first[1]:
+            idle_share = (second[0] - first[0]) / (second[1] - first[1])
+            return (os.cpu_count() or 1) * (1 - idle_share)
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def resolve_threads(threads: int | str | None = "auto") -> int:
+    """``threads`` as a count: a positive int as it is; ``None`` or ``"auto"``: the idle cores."""
+    if threads is None or threads == "auto":
+        cores = _cores()
+        busy = _busy_cores()
+        return max(1, min(cores, round(cores - busy)))
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise NatError(f"--threads must be a positive number or 'auto', got {threads!r}")
+    return threads
+
+
+def apply_threads(threads: int | str | None = "auto") -> int:
+    """Set torch's intra-op threads; returns the count set."""
+    import torch
+    n = resolve_threads(threads)
+    torch.set_num_threads(n)
+    return n
+
+
+def parse_threads(text: str) -> int | str:
+    """argparse type of ``--threads``: a positive number or ``auto``."""
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        import argparse
+        raise argparse.ArgumentTypeError(f"a positive number or 'auto', got {text!r}")
+    return int(text)
