@@ -229,3 +229,45 @@ def test_search_split_honours_both_fractions():
     assert len(w) == 400 and len(theta) == 600 and not set(w) & set(theta)
     w, theta = search_split(1000, subset=None, split=(0.2, 0.3), seed=3)  # the other half unused
     assert len(w) == 200 and len(theta) == 300 and not set(w) & set(theta)
+
+
+def test_the_nan_advice_is_a_command_that_exists_and_resumes_with_the_lower_rate(data, tmp_path, monkeypatch):
+    import shlex
+
+    from nat.cli import build_parser
+    run_search(TINY, data, tmp_path / "run", stop_after=1)
+    real = trainer_module.F.cross_entropy
+    monkeypatch.setattr(trainer_module.F, "cross_entropy", lambda *a, **k: torch.tensor(float("nan")))
+    with pytest.raises(RunAborted) as aborted:
+        run_search(None, data, tmp_path / "run", resume=True)
+    monkeypatch.setattr(trainer_module.F, "cross_entropy", real)
+    advice = str(aborted.value).split("continue with a lower rate: ")[1]
+    args = build_parser().parse_args(shlex.split(advice)[1:])  # it parses: every option it names exists
+    assert args.resume and args.w_lr == TINY.w_lr / 2
+    run_search(None, data, tmp_path / "run", resume=True, changes={"w_lr": args.w_lr, "theta_lr": 1e-5})
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert state["config"]["w_lr"] == TINY.w_lr / 2 and state["config"]["theta_lr"] == 1e-5
+    assert state["theta_opts"]["gcn"]["param_groups"][0]["lr"] == 1e-5  # applied, not only recorded
+
+
+@pytest.mark.parametrize("argv, refused", [
+    (["--seed", "3"], "cannot change seed"),
+    (["--channels", "8"], "cannot change channels"),
+    (["--preset", "tiny"], "cannot change preset"),
+])
+def test_search_resume_refuses_settings_that_would_make_another_run(data, tmp_path, capsys, argv, refused):
+    from nat.cli import main
+    run_search(TINY, data, tmp_path / "run", stop_after=1)
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    capsys.readouterr()
+    code = main(["search", "--out", str(tmp_path / "run"), "--resume", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and refused in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before
+
+
+def test_search_without_a_preset_says_it_is_the_paper_run(tmp_path, capsys):
+    from nat.cli import main
+    code = main(["search", "--out", str(tmp_path / "r"), "--data", str(tmp_path / "missing")])
+    out, err = capsys.readouterr()
+    assert code == 2 and out.splitlines()[0].startswith("no --preset: the paper's search (100 epochs")

@@ -36,17 +36,22 @@ def register(sub) -> None:
                                                    "100 with a table reward)")
     p.add_argument("--policy", help="gcn (the paper's), egcn (edge-conditioned), lstm, random, or several trained "
                                      "side by side: gcn,lstm,random")
-    p.add_argument("--channels", "-C", type=int)
-    p.add_argument("--layers", "-L", type=int)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--channels", "-C", type=int, help="supernet's initial channels (default 20, as the reference; see --preset)")
+    p.add_argument("--layers", "-L", type=int, help="supernet's number of cells (default 8; see --preset)")
+    p.add_argument("--epochs", type=int, help="search epochs (paper 100); with --resume, extends the run")
+    p.add_argument("--batch-size", type=int, help="images a step, for both phases")
+    p.add_argument("--w-lr", type=float, help="supernet SGD learning rate at the start of the cosine (may change "
+                                              "on --resume, e.g. after a NaN)")
+    p.add_argument("--w-lr-min", type=float, help="supernet learning rate at the end of the cosine")
+    p.add_argument("--theta-lr", type=float, help="policy Adam learning rate (may change on --resume)")
     p.add_argument("--subset", type=int, help="use only N training images (split 40/60)")
     p.add_argument("--entropy", type=float, help="entropy weight lambda (paper 0.003)")
     p.add_argument("--reward-batches", type=int, help="held-out batches each reward is measured on")
     p.add_argument("--extra-ops", help="comma-separated ops added to the space, e.g. NAONet's conv_1x3_3x1")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="random seed of the supernet, the policies and the data order")
     p.add_argument("--device", help="cpu, cuda, cuda:1, or auto (default)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly; only --epochs, "
+                   "--device, --data, --threads and the learning rates may change")
     p.add_argument("--threads", type=parse_threads, default="auto",
                    help="CPU threads for torch: a number or auto (default: the cores idle at start)")
     p.set_defaults(func=cmd_search)
@@ -116,19 +121,26 @@ def cmd_search(args) -> int:
     from ..runtime.config import load_config
     from .config import PRESETS, SearchConfig
     from .trainer import run_search
-    if args.resume:
-        data = load_dataset(args.data) if args.data else None  # a table-reward run needs none
-        run_search(None, data, args.out, resume=True, epochs=args.epochs, device=args.device)
-        return 0
     extra = tuple(o.strip() for o in args.extra_ops.split(",")) if args.extra_ops else None
     overrides = {"space": args.space, "policy": args.policy, "channels": args.channels, "layers": args.layers,
                  "epochs": args.epochs, "batch_size": args.batch_size, "subset": args.subset,
                  "entropy": args.entropy, "reward_batches": args.reward_batches, "extra_ops": extra,
                  "seed": args.seed, "device": args.device, "reward": args.reward, "reward_metric": args.metric,
-                 "theta_steps": args.theta_steps}
+                 "theta_steps": args.theta_steps, "w_lr": args.w_lr, "w_lr_min": args.w_lr_min,
+                 "theta_lr": args.theta_lr}
+    if args.resume:
+        asked = {k: v for k, v in overrides.items() if v is not None and k not in ("epochs", "device")}
+        if args.preset or args.config:
+            asked |= {"preset" if args.preset else "config": args.preset or args.config}
+        data = load_dataset(args.data) if args.data else None  # a table-reward run needs none
+        run_search(None, data, args.out, resume=True, epochs=args.epochs, device=args.device, changes=asked)
+        return 0
     cfg = load_config(SearchConfig, presets=PRESETS, preset=args.preset, config_file=args.config, overrides=overrides)
     if cfg.reward == "supernet" and not args.data:
         raise NatError("--data is required (unless --reward table:FILE.csv)")
+    if not args.preset and not args.config:  # a silent default of many GPU-hours would surprise
+        print(f"no --preset: the paper's search ({cfg.epochs} epochs, C={cfg.channels}, L={cfg.layers}, the whole "
+              f"training set); on a CPU try --preset darts-cpu or nb201-cpu", flush=True)
     data = load_dataset(args.data) if cfg.reward == "supernet" else None
     summary = run_search(cfg, data, args.out)
     print(f"transformer written to {args.out}/transformer.pt ({summary['epochs']} epochs; reward: {summary['reward']})")

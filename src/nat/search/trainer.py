@@ -216,7 +216,8 @@ class Search:
             loss = F.cross_entropy(logits, y)
             if not torch.isfinite(loss):
                 raise RunAborted(f"supernet loss is {loss.item()} at epoch {self.epoch + 1}, step {step + 1}; "
-                                 f"the last good state is in {self.run_dir.last} (resume with a lower --w-lr)")
+                                 f"the last good state is in {self.run_dir.last}; continue with a lower rate: "
+                                 f"nat search --out {self.run_dir.path} --resume --w-lr {self.cfg.w_lr / 2:g}")
             self.w_opt.zero_grad(set_to_none=True)
             loss.backward()
             if self.dist.enabled:  # every rank ran the same beta: average the gradients it produced
@@ -316,6 +317,8 @@ class Search:
             p.load_state_dict(state["policies"][k])
         for k, o in self.theta_opts.items():
             o.load_state_dict(state["theta_opts"][k])
+            for group in o.param_groups:  # the config's rate wins: a resume may lower it (--theta-lr)
+                group["lr"] = self.cfg.theta_lr
         for k, b in self.baselines.items():
             b.load_state_dict(state["baselines"][k])
         version, internal, gauss = state["rng"]
@@ -391,13 +394,25 @@ def _epoch_line(row: dict) -> str:
             f"{shares}  ({row['time_s']:.0f}s)")
 
 
+#: settings a resumed search may change: the length, where it runs, and the learning rates (what
+#: a NaN asks to lower); anything else would silently make it another run
+RESUME_CHANGEABLE = ("epochs", "device", "w_lr", "w_lr_min", "theta_lr")
+
+
 def run_search(cfg: SearchConfig | None, data: Dataset | None, out: str | Path, *, resume: bool = False,
-               epochs: int | None = None, device: str | None = None, stop_after: int | None = None) -> dict:
+               epochs: int | None = None, device: str | None = None, stop_after: int | None = None,
+               changes: dict | None = None) -> dict:
     """Run a search into ``out``, or resume the one there; returns the summary.
 
-    A resumed run keeps its own settings (``cfg`` is ignored); only ``epochs`` (to extend it) and
-    ``device`` may change.
+    A resumed run keeps its own settings (``cfg`` is ignored); only ``epochs`` (to extend it),
+    ``device`` and ``changes`` of :data:`RESUME_CHANGEABLE` settings (e.g. ``{"w_lr": 0.01}``)
+    apply.
     """
+    changes = dict(changes or {})
+    fixed = sorted(set(changes) - set(RESUME_CHANGEABLE))
+    if fixed:
+        raise NatError(f"{out}: --resume continues the search as it was configured; cannot change "
+                       f"{', '.join(fixed)} (those that may change: {', '.join(RESUME_CHANGEABLE)})")
     # Under torchrun only rank 0 writes, so only rank 0 takes the folder's lock.
     run_dir = RunDir(out, main=int(os.environ.get("RANK", "0")) == 0)
     run_dir.prepare(resume=resume)
@@ -413,7 +428,8 @@ def run_search(cfg: SearchConfig | None, data: Dataset | None, out: str | Path, 
                 cfg = SearchConfig.from_dict(state["config"])
             except (KeyError, TypeError, ValueError, AttributeError) as err:
                 raise malformed(run_dir.last, err) from None
-        cfg = replace(cfg, **{k: v for k, v in (("epochs", epochs), ("device", device)) if v is not None})
+        cfg = replace(cfg, **{k: v for k, v in (("epochs", epochs), ("device", device)) if v is not None},
+                      **(changes if resume else {}))
         dist = init_distributed(cfg.device)
         run_dir.main = dist.is_main
         search = Search(cfg, data, run_dir, dist)
