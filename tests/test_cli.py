@@ -45,8 +45,18 @@ def test_cost_of_a_file_in_every_format(capsys, tmp_path):
 def test_zoo_lists_everything(capsys):
     code, out, _ = run(capsys, "zoo", "--json")
     rows = json.loads(out)
-    assert code == 0 and len(rows) == 22
-    assert {r["name"] for r in rows} >= {"DARTS", "NAT_NAONet", "MobileNetV2"}
+    cells = [r for r in rows if r["network"].startswith("cells")]
+    networks = {r["name"]: r for r in rows if not r["network"].startswith("cells")}
+    assert code == 0 and len(cells) == 22
+    assert {r["name"] for r in cells} >= {"DARTS", "NAT_NAONet", "MobileNetV2"}
+    assert set(networks) >= {"VGG16", "ResNet20", "ResNet56", "MobileNetV2", "ResNet18", "ResNet50", "NAT_ResNet20"}
+    # the networks as `nat cost` builds them, and no NAT network dearer than its original
+    _, cost_out, _ = run(capsys, "cost", "NAT_MobileNetV2", "--json")
+    assert json.loads(cost_out)["params"] == networks["NAT_MobileNetV2"]["params"]
+    for name, r in networks.items():
+        if name.startswith("NAT_"):
+            original = networks[name[4:]]
+            assert r["params"] <= original["params"] and r["madds"] <= original["madds"], name
 
 
 def test_show_is_readable(capsys):

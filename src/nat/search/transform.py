@@ -300,6 +300,10 @@ def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10,
         if usable[0]["score"] is None:
             notes.append("no supernet scoring (give --transformer RUN_DIR and --select-on DATA): "
                          + ("not refined, " if refine else "") + "kept the most probable candidate")
+            if not greedy:  # nothing was selected: do not call it Sampling
+                method = f"{name}, most probable of {len(draws)} samples (unscored)"
+    elif not greedy and len(usable) == 1:
+        method = f"{name}, the one usable sample of {len(draws)} (unscored)"
     input_won, steps, z = False, [], None
     if not usable:
         notes.append("no candidate was legal and no costlier: the input is returned unchanged")
