@@ -403,7 +403,9 @@ def test_memory_format_rule():
     (["--config", "{bad}"], "unknown setting 'learning_rate'"),
     (["--resume"], "nothing to resume"),
     (["--batch-size", "0"], "batch_size must be at least 1"),
-    (["--subset", "5000"], "subset size must lie in [0, 96]"),
+    (["--subset", "5000"], "--subset 5000 asks for more images than there are (96): use --subset 96 or fewer"),
+    (["--test-subset", "500"], "--test-subset 500 asks for more images than there are (30)"),
+    (["--image-size", "0"], "image_size must be a positive number or null"),
     (["--seeds", "0"], "--seeds must be at least 1"),
     (["--data", "{missing}"], "no such file or folder"),
 ])
@@ -428,3 +430,20 @@ def test_existing_run_and_changed_resume_settings_are_refused(reference, capsys,
     assert code == 2 and "a different genotype" in err
     code, _, err = cli(capsys, "evaluate", tmp_path)
     assert code == 2 and "no last.pt" in err
+
+
+def test_image_size_option_scales_a_folder_of_other_sizes(cache, tmp_path, capsys):
+    root = tmp_path / "big"
+    rng = np.random.default_rng(1)
+    for split, count in (("train", 16), ("test", 4)):
+        for name in CLASSES[:2]:
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                Image.fromarray(rng.integers(0, 255, (40, 48, 3)).astype(np.uint8)).save(root / split / name / f"{i}.png")
+    argv = ["train", "DARTS", "--data", root, "--cache-dir", cache, "-C", "4", "-L", "3", "--epochs", "1",
+            "--batch-size", "8"]
+    code, _, err = cli(capsys, *argv, "--out", tmp_path / "refused")
+    assert code == 2 and "images are 40x48" in err and "--image-size 32 scales them" in err
+    code, _, err = cli(capsys, *argv, "--out", tmp_path / "run", "--image-size", "32")
+    assert code == 0, err
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["config"]["image_size"] == 32

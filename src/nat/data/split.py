@@ -66,11 +66,14 @@ def split_indices(n: int, fractions: Sequence[float] = (0.4, 0.6),
     return tuple(np.sort(part) for part in np.split(order, bounds))
 
 
-def subset_indices(n: int, size: int, seed: int = 0) -> np.ndarray:
+def subset_indices(n: int, size: int, seed: int = 0, *, option: str = "--subset") -> np.ndarray:
     """The first ``size`` indices of the seeded shuffle of ``range(n)``, in shuffle order.
 
-    A smaller subset is a prefix of a larger one with the same seed.
+    A smaller subset is a prefix of a larger one with the same seed. ``option`` is the setting
+    that asked for ``size``, for the message when there are not that many.
     """
-    if not 0 <= size <= n:
-        raise NatError(f"subset size must lie in [0, {n}], got {size}")
+    if size < 0:
+        raise NatError(f"{option} must not be negative, got {size}")
+    if size > n:
+        raise NatError(f"{option} {size} asks for more images than there are ({n}): use {option} {n} or fewer")
     return shuffled_indices(n, seed)[:size]

@@ -42,6 +42,8 @@ _OPTIONS = [
                          "hand-crafted ResBlock/VGG/MobileNetV2 blocks and their NAT versions)"),
     (("--subset",), int, "train on the first N training images of a seeded shuffle"),
     (("--test-subset",), int, "test on the first N test images of a seeded shuffle"),
+    (("--image-size",), int, "scale and centre-crop images to this square side when decoding (for folders of "
+                             "images of mixed sizes, e.g. ImageNet; CIFAR-10 needs none)"),
     (("--seed",), int, "random seed (with --seeds K: the first of K consecutive seeds)"),
     (("--device",), str, "auto (default: CUDA if present), cpu, cuda, cuda:1, ..."),
     (("--threads",), int, "CPU threads for torch (default: auto, the cores idle when the run starts; "

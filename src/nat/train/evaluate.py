@@ -85,7 +85,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch
 def test_indices(n: int, subset: int | None, seed: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
     """This rank's share of the (optionally subsetted) test set: every image exactly once over ranks."""
     from ..data import subset_indices
-    chosen = subset_indices(n, subset, seed=seed) if subset else np.arange(n)
+    chosen = subset_indices(n, subset, seed=seed, option="--test-subset") if subset else np.arange(n)
     return chosen[rank::world_size]
 
 

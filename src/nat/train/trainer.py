@@ -199,7 +199,7 @@ class Trainer:
         h, w, _ = data.image_shape
         if (h, w) != (size, size):
             raise NatError(f"{cfg.data}: images are {h}x{w}; the {cfg.dataset} network takes {size}x{size} "
-                           f"(set image_size: {size} to scale them when decoding)")
+                           f"(--image-size {size} scales them when decoding)")
         n_train = len(data.train_images)
         train = subset_indices(n_train, cfg.subset, seed=cfg.subset_seed) if cfg.subset else None
         self.train_images = cfg.subset or n_train
