@@ -138,7 +138,7 @@ def cmd_search(args) -> int:
     cfg = load_config(SearchConfig, presets=PRESETS, preset=args.preset, config_file=args.config, overrides=overrides)
     if cfg.reward == "supernet" and not args.data:
         raise NatError("--data is required (unless --reward table:FILE.csv)")
-    if not args.preset and not args.config:  # a silent default of many GPU-hours would surprise
+    if not args.preset and not args.config and cfg.reward == "supernet":  # silent GPU-hours would surprise
         print(f"no --preset: the paper's search ({cfg.epochs} epochs, C={cfg.channels}, L={cfg.layers}, the whole "
               f"training set); on a CPU try --preset darts-cpu or nb201-cpu", flush=True)
     data = load_dataset(args.data) if cfg.reward == "supernet" else None
