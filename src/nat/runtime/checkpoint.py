@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -34,20 +35,38 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        kept = "the previous checkpoint is intact; " if path.exists() else ""
+        kept = _what_survives(path)
         raise RunAborted(f"{path}: could not write the checkpoint ({err.strerror or err}); {kept}free space or "
                          f"fix permissions, then rerun with --resume") from None
-    except RuntimeError as err:  # torch wraps a failed write (e.g. disk full) in its own error
-        if "write" not in str(err).lower() and "file" not in str(err).lower():
+    except RuntimeError as err:
+        # torch's zip writer reports a full disk as its own error ("[enforce fail at
+        # inline_container.cc] unexpected pos ..."), not as an OSError
+        text = str(err).lower()
+        if not any(word in text for word in ("inline_container", "unexpected pos", "write", "file")):
             raise
-        kept = "the previous checkpoint is intact; " if path.exists() else ""
-        raise RunAborted(f"{path}: could not write the checkpoint ({str(err).splitlines()[0]}); {kept}free "
-                         f"space, then rerun with --resume") from None
+        kept = _what_survives(path)
+        raise RunAborted(f"{path}: could not write the checkpoint (the disk is probably full: "
+                         f"{_free_bytes(path.parent):,} bytes free there); {kept}free space, then rerun with "
+                         f"--resume") from None
     finally:
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
+
+
+def _what_survives(path: Path) -> str:
+    if path.exists():
+        return "the previous checkpoint is intact; "
+    last = path.with_name("last.pt")
+    return f"{last.name} is intact; " if last != path and last.exists() else ""
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
