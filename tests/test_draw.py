@@ -170,3 +170,57 @@ def test_mismatched_edge_counts_raise_value_error(tmp_path):
     with pytest.raises(ValueError):
         write_drawing(darts, tmp_path / "x.svg", other=enas)
     assert not list(tmp_path.iterdir())
+
+
+def _label_boxes(group: ET.Element) -> list[tuple[float, float, float, float]]:
+    children = list(group.iter())
+    return [tuple(float(r.get(a)) for a in ("x", "y", "width", "height"))
+            for r, t in zip(children, children[1:])
+            if r.tag == f"{NS}rect" and "edge-label" in t.get("class", "")]
+
+
+PAIRS = [(n, n[4:]) for n in zoo.names() if n.startswith("NAT_") and n[4:] in zoo.names()]
+
+
+@pytest.mark.parametrize("name, base", PAIRS, ids=[p[0] for p in PAIRS])
+def test_changed_edge_labels_do_not_stack_on_each_other(name, base):
+    """`nat draw NAT_X --vs X` (and `transform --draw`): the longer "old → new" labels still fit apart."""
+    genotype, other = _genotype(name), _genotype(base)
+    root = ET.fromstring(genotype_to_svg(genotype, other=other, name=f"{name} vs {base}"))
+    for key in genotype.cells():
+        boxes = _label_boxes(_cell_group(root, key))
+        for i, (x, y, w, h) in enumerate(boxes):
+            for x2, y2, w2, h2 in boxes[:i]:
+                assert not (x < x2 + w2 and x2 < x + w and y < y2 + h2 and y2 < y + h), key
+
+
+def _text_width(el: ET.Element) -> float:
+    """A generous estimate of a text element's width from its font size and characters."""
+    size = float(el.get("font-size", "12"))
+    text = "".join(el.itertext())
+    per_char = 0.62 if "monospace" in el.get("font-family", "") else 0.68 if el.get("font-weight") == "bold" else 0.6
+    return len(text) * size * per_char
+
+
+NB201 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+@pytest.mark.parametrize("name", ["DARTS", "NAONet", "NAT_NAONet", "ENAS", NB201])
+def test_every_title_and_legend_text_lies_inside_the_canvas(name):
+    from nat.api import resolve
+    label, genotype = resolve(name)
+    root = ET.fromstring(genotype_to_svg(genotype, name=label))
+    width = float(root.get("width"))
+    for el in root:  # top-level texts: the title and the legend, in canvas coordinates
+        if el.tag == f"{NS}text":
+            x = float(el.get("x"))
+            right = x + _text_width(el) if el.get("text-anchor", "start") == "start" else x + _text_width(el) / 2
+            assert 0 <= x and right <= width, (el.get("class"), "".join(el.itertext()), right, width)
+
+
+def test_node_labels_use_real_subscripts():
+    root = ET.fromstring(genotype_to_svg(_genotype("DARTS")))
+    texts = ["".join(t.itertext()) for t in root.iter(f"{NS}text") if "node-label" in t.get("class", "")]
+    assert not any("_{" in t for t in texts)
+    subs = [s for s in root.iter(f"{NS}tspan") if s.get("baseline-shift") == "sub"]
+    assert sorted({s.text for s in subs}) == ["k", "k-1", "k-2"]

@@ -66,6 +66,22 @@ def _node_label(n: int, out: int) -> str:
     return INPUT_LABELS[n] if n < 2 else OUTPUT_LABEL if n == out else str(n)
 
 
+def _svg_subscripts(label: str) -> str:
+    """``c_{k-2}`` as SVG text with a real subscript (the paper's c with index k-2)."""
+    if "_{" not in label:
+        return escape(label)
+    base, sub = label[:-1].split("_{", 1)
+    return f'{escape(base)}<tspan baseline-shift="sub" font-size="10">{escape(sub)}</tspan>'
+
+
+def _dot_label(label: str) -> str:
+    """A DOT label: Graphviz's HTML form gives ``c_{k-2}`` a real subscript."""
+    if "_{" not in label:
+        return _q(label)
+    base, sub = label[:-1].split("_{", 1)
+    return f"<{escape(base)}<SUB>{escape(sub)}</SUB>>"
+
+
 def _shown(genotype: Genotype) -> tuple[dict[str, Cell], tuple[int, ...]]:
     """The cells to draw by key, and the input nodes to draw in each."""
     space = space_of(genotype)
@@ -92,7 +108,7 @@ def _dot_cluster(cell: Cell, key: str, title: str, other: Cell | None,
     lines = [f"  subgraph cluster_{key} {{", f"    label={_q(title)};"]
     for n in [*inputs, *range(2, out + 1)]:
         font = INK if n in live or n == out else GREY
-        lines.append(f'    {key}_{n} [label={_q(_node_label(n, out))}, '
+        lines.append(f'    {key}_{n} [label={_dot_label(_node_label(n, out))}, '
                      f'fillcolor="{_node_fill(n, out, live)}", fontcolor="{font}"];')
     for i, e in enumerate(cell.edges):
         label, colour, width, dashed = _edge_look(e.op, changes.get(i), e.src not in live)
@@ -268,7 +284,7 @@ def _svg_cell(cell: Cell, title: str, other: Cell | None, inputs: tuple[int, ...
         lines.append(f'<rect class="node" x="{_f(cx - w / 2)}" y="{_f(cy - h / 2)}" width="{_f(w)}" '
                      f'height="{_f(h)}" rx="6" fill="{_node_fill(n, out, live)}" stroke="{ink}"/>')
         lines.append(f'<text class="node-label" x="{_f(cx)}" y="{_f(cy + 4.5)}" fill="{ink}" '
-                     f'font-size="13" text-anchor="middle">{escape(_node_label(n, out))}</text>')
+                     f'font-size="13" text-anchor="middle">{_svg_subscripts(_node_label(n, out))}</text>')
     xs, ys = zip(*pts)
     return lines, (min(xs), min(ys), max(xs), max(ys))
 
@@ -314,7 +330,8 @@ def genotype_to_svg(genotype: Genotype, *, other: Genotype | None = None, name: 
         y += h + margin
         width = max(width, w)
     title = _clean(name or f"genotype {genotype.digest}")
-    total_w, total_h = max(width, 12 * len(name or title)) + 2 * margin, y  # room for a long title too
+    # room for a long title too: bold 20 px Helvetica averages under 0.7 em a character
+    total_w, total_h = max(width, 0.7 * 20 * len(name or title)) + 2 * margin, y
     return "\n".join([
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_f(total_w)}" height="{_f(total_h)}" '
         f'viewBox="0 0 {_f(total_w)} {_f(total_h)}" font-family="Helvetica, Arial, sans-serif">',
