@@ -183,3 +183,12 @@ def test_plot_metrics_writes_the_series_atomically(tmp_path):
 def test_plot_metrics_needs_an_existing_folder(tmp_path):
     with pytest.raises(NatError, match="does not exist"):
         plot_metrics([], [("p", ["a"])], tmp_path / "missing" / "curves.svg")
+
+
+def test_an_epoch_axis_has_whole_number_ticks_only():
+    from nat.runtime.plot import _axis
+    for epochs in ([1, 2], [1, 2, 3], [3], [1, 2, 3, 4, 5, 6, 7]):
+        lo, hi, ticks = _axis(epochs, None)
+        assert all(t.is_integer() for t in ticks), (epochs, ticks)
+        assert lo <= min(epochs) and hi >= max(epochs)
+    assert _axis([0.5, 0.75], None)[2][1] - _axis([0.5, 0.75], None)[2][0] < 1  # fractions keep fine ticks

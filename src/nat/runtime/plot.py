@@ -110,6 +110,9 @@ def _axis(values: list[float], fixed: tuple[float, float] | None) -> tuple[float
         pad = abs(lo) * 0.1 or 1.0
         lo, hi = lo - pad, hi + pad
     ticks = nice_ticks(lo, hi)
+    if all(float(v).is_integer() for v in values) and ticks[1] - ticks[0] < 1:
+        # counts (epochs) have no tick at 1.2: one tick per whole number instead
+        ticks = [float(v) for v in range(math.floor(lo), math.ceil(hi) + 1)]
     return ticks[0], ticks[-1], ticks
 
 
