@@ -100,7 +100,8 @@ def _runs(points: list[tuple[float, float]]) -> list[list[tuple[float, float]]]:
     return [r for r in runs if r]
 
 
-def _axis(values: list[float], fixed: tuple[float, float] | None) -> tuple[float, float, list[float]]:
+def _axis(values: list[float], fixed: tuple[float, float] | None, *,
+          counts: bool = False) -> tuple[float, float, list[float]]:
     """``(lo, hi, ticks)`` for one axis; a constant range is padded so it has a height."""
     if fixed is not None:
         lo, hi = fixed
@@ -110,7 +111,7 @@ def _axis(values: list[float], fixed: tuple[float, float] | None) -> tuple[float
         pad = abs(lo) * 0.1 or 1.0
         lo, hi = lo - pad, hi + pad
     ticks = nice_ticks(lo, hi)
-    if all(float(v).is_integer() for v in values) and ticks[1] - ticks[0] < 1:
+    if counts and all(float(v).is_integer() for v in values) and ticks[1] - ticks[0] < 1:
         # counts (epochs) have no tick at 1.2: one tick per whole number instead
         ticks = [float(v) for v in range(math.floor(lo), math.ceil(hi) + 1)]
     return ticks[0], ticks[-1], ticks
@@ -147,7 +148,7 @@ def _panel(panel: Panel, key: int) -> list[str]:
                       f'height="{PANEL_H - TOP - 8}" fill="none" stroke="{FRAME}"/>',
                       f'<text class="no-data" x="{PANEL_W / 2}" y="{PANEL_H / 2 + 10}" font-size="13" '
                       f'fill="{MUTED}" text-anchor="middle">no data</text>']
-    xlo, xhi, xticks = _axis([p[0] for p in flat], None)
+    xlo, xhi, xticks = _axis([p[0] for p in flat], None, counts=True)  # x: epochs (or steps)
     ylo, yhi, yticks = _axis([p[1] for p in flat], panel.ylim)
     ylabels = [_label(v, yticks[1] - yticks[0]) for v in yticks]
     # At least 48 so that panels with short tick labels (0.5, 20) line up in the grid.
