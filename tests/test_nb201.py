@@ -404,3 +404,14 @@ def test_a_darts_transformer_refuses_an_nb201_cell(tmp_path):
     from nat.search.transform import check_space
     with pytest.raises(NatError, match="--space nb201"):
         check_space(nb201.genotype_from_string(EXAMPLE), t)
+
+
+def test_search_requeue_starts_then_extends_then_refuses_a_finished_run(capsys, table_path, tmp_path):
+    argv = ["search", "--space", "nb201", "--reward", f"table:{table_path}", "--metric", "valid_acc",
+            "--out", tmp_path / "r", "--theta-steps", "3", "--policy", "lstm", "--requeue"]
+    assert run(capsys, *argv, "--epochs", "1")[0] == 0  # nothing there: starts
+    assert run(capsys, *argv, "--epochs", "2")[0] == 0  # a checkpoint at 1 of 2: resumes
+    history = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in history] == [1, 2]
+    code, _, err = run(capsys, *argv, "--epochs", "2")  # finished: the only refusal
+    assert code == 2 and "nothing to requeue, the search is finished (2/2 epochs)" in err

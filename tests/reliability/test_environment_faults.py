@@ -377,3 +377,25 @@ def test_resume_from_another_folder_finds_the_data(relative_run, cache, tmp_path
     trainer = quiet(*DARTS, tiny(Path("colours"), cache, epochs=1), moved, resume=True)
     assert Path(trainer.cfg.data).is_absolute() and trainer.cfg.data.endswith("colours")
     trainer.fit()
+
+
+# -- the same command again (a cluster requeue) --------------------------------------------------------
+def test_train_requeue_starts_resumes_and_refuses_only_a_finished_run(data, cache, tmp_path, capsys):
+    from nat.train.trainer import Interrupted
+    out = tmp_path / "run"
+    argv = ["train", "DARTS", "--out", out, "--data", data, "--cache-dir", cache, "-C", "4", "-L", "3",
+            "--epochs", "2", "--batch-size", "8", "--requeue"]
+    # the first attempt dies after epoch 1 (a preempted job)
+    trainer = quiet(*DARTS, tiny(data, cache, epochs=2), out,
+                    on_epoch=lambda t, row: t.request_stop() if row["epoch"] == 1 else None)
+    with pytest.raises(Interrupted):
+        trainer.fit()
+    code, _, err = cli(capsys, *argv)  # requeued: resumes
+    assert code == 0, err
+    rows = [line for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    assert len(rows) == 2
+    code, _, err = cli(capsys, *argv)  # again: finished, the only refusal
+    assert code == 2 and "nothing to requeue, the run is finished" in one_line(err)
+    fresh = tmp_path / "fresh"
+    code, _, err = cli(capsys, *[a if a != out else fresh for a in argv])  # nothing there: starts
+    assert code == 0 and (fresh / "summary.json").exists()

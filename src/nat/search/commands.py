@@ -50,8 +50,12 @@ def register(sub) -> None:
     p.add_argument("--extra-ops", help="comma-separated ops added to the space, e.g. NAONet's conv_1x3_3x1")
     p.add_argument("--seed", type=int, help="random seed of the supernet, the policies and the data order")
     p.add_argument("--device", help="cpu, cuda, cuda:1, or auto (default)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly; only --epochs, "
-                   "--device, --data, --threads and the learning rates may change")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the run in --out exactly; only --epochs, "
+                       "--device, --data, --threads and the learning rates may change")
+    again.add_argument("--requeue", action="store_true",
+                       help="the same command for a job that may have run before: start when --out holds no "
+                            "checkpoint, resume when it holds one, refuse only a finished search")
     p.add_argument("--threads", type=parse_threads, default="auto",
                    help="CPU threads for torch: a number or auto (default: the cores idle at start)")
     p.set_defaults(func=cmd_search)
@@ -121,6 +125,23 @@ def cmd_search(args) -> int:
     from ..runtime.config import load_config
     from .config import PRESETS, SearchConfig
     from .trainer import run_search
+    if args.requeue:
+        from pathlib import Path
+
+        from ..runtime.checkpoint import load_checkpoint
+        last = Path(args.out) / "last.pt"
+        if last.exists():
+            state = load_checkpoint(last)
+            done, total = state.get("epoch"), (state.get("config") or {}).get("epochs")
+            if isinstance(done, int) and isinstance(total, int) and done >= max(total, args.epochs or 0):
+                raise NatError(f"{args.out}: nothing to requeue, the search is finished ({done}/{total} epochs)")
+            args.resume = True
+            # the command is the one that started the run: its settings are the run's, not changes
+            args.preset = args.config = None
+            for name in ("space", "policy", "channels", "layers", "batch_size", "subset", "entropy",
+                         "reward_batches", "extra_ops", "seed", "reward", "metric", "theta_steps", "w_lr",
+                         "w_lr_min", "theta_lr"):
+                setattr(args, name, None)
     extra = tuple(o.strip() for o in args.extra_ops.split(",")) if args.extra_ops else None
     overrides = {"space": args.space, "policy": args.policy, "channels": args.channels, "layers": args.layers,
                  "epochs": args.epochs, "batch_size": args.batch_size, "subset": args.subset,

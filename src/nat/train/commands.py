@@ -76,7 +76,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", help=f"named settings: {', '.join(PRESETS)} (default paper, or imagenet "
                                     f"with --dataset imagenet)")
     p.add_argument("--config", metavar="FILE", help="YAML mapping of settings (any TrainConfig field)")
-    p.add_argument("--resume", action="store_true", help="continue the run(s) in --out exactly where they stopped")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the run(s) in --out exactly where they stopped")
+    again.add_argument("--requeue", action="store_true",
+                       help="the same command for a job that may have run before (a cluster requeue): start what "
+                            "has no checkpoint, resume what has one, refuse only when everything is finished")
     p.add_argument("--seeds", type=int, default=1, metavar="K", help="train each ARCH with K seeds (default 1)")
     for flags, kind, text in _OPTIONS:
         p.add_argument(*flags, type=kind, dest=_field(flags[0]), help=text)
@@ -153,7 +157,7 @@ def _plan(args: argparse.Namespace):
     explicit = _explicit_keys(args, preset, PRESETS) | {"seed", "backbone"}
     out = Path(args.out)
     nested = len(archs) > 1 or args.seeds > 1
-    runs = []
+    runs, finished = [], []
     for label, genotype, backbone in archs:
         if backbone:
             _check_backbone(label, genotype, backbone, requested.dataset, args)
@@ -166,13 +170,18 @@ def _plan(args: argparse.Namespace):
                 size = network_config(genotype, cfg.dataset, cfg.channels if "channels" in explicit else None,
                                       cfg.layers if "layers" in explicit else None)
                 cfg = dataclasses.replace(cfg, channels=size.channels, layers=size.layers)
-            resume = args.resume and (folder / "last.pt").exists()
+            resume = (args.resume or args.requeue) and (folder / "last.pt").exists()
             if resume:
                 saved = load_checkpoint(folder / "last.pt")
                 cfg = merge_for_resume(saved.get("config", {}), cfg, explicit, str(folder / "last.pt"))
+                if args.requeue and isinstance(saved.get("epoch"), int) and saved["epoch"] >= cfg.epochs:
+                    finished.append(f"{folder} ({saved['epoch']}/{cfg.epochs} epochs)")
             elif (folder / "last.pt").exists() or (folder / "metrics.jsonl").exists():
                 raise NatError(f"{folder}: already holds a run; use --resume to continue it or choose another --out")
             runs.append((label, genotype, cfg, folder, resume))
+    if args.requeue and len(finished) == len(runs):
+        raise NatError(f"{out}: nothing to requeue, the run{'s are' if nested else ' is'} finished: "
+                       + ", ".join(finished))
     if args.resume and not any(r[4] for r in runs):
         raise NatError(f"{out}: nothing to resume (no last.pt"
                        + (" in any <arch>/seed<k>/ folder" if nested else "") + "); run without --resume to start")
