@@ -66,20 +66,17 @@ def _node_label(n: int, out: int) -> str:
     return INPUT_LABELS[n] if n < 2 else OUTPUT_LABEL if n == out else str(n)
 
 
-def _svg_subscripts(label: str) -> str:
-    """``c_{k-2}`` as SVG text with a real subscript (the paper's c with index k-2)."""
-    if "_{" not in label:
-        return escape(label)
-    base, sub = label[:-1].split("_{", 1)
-    return f'{escape(base)}<tspan baseline-shift="sub" font-size="10">{escape(sub)}</tspan>'
+# Unicode has subscript k, minus and digits, so the paper's c_{k-2} reads right in any renderer
+# (SVG tspans with baseline-shift are ignored or misplaced by several) and in DOT alike.
+_SUBSCRIPT = str.maketrans("k-0123456789", "ₖ₋₀₁₂₃₄₅₆₇₈₉")
 
 
-def _dot_label(label: str) -> str:
-    """A DOT label: Graphviz's HTML form gives ``c_{k-2}`` a real subscript."""
+def _display(label: str) -> str:
+    """``c_{k-2}`` as ``cₖ₋₂``."""
     if "_{" not in label:
-        return _q(label)
+        return label
     base, sub = label[:-1].split("_{", 1)
-    return f"<{escape(base)}<SUB>{escape(sub)}</SUB>>"
+    return base + sub.translate(_SUBSCRIPT)
 
 
 def _shown(genotype: Genotype) -> tuple[dict[str, Cell], tuple[int, ...]]:
@@ -108,7 +105,7 @@ def _dot_cluster(cell: Cell, key: str, title: str, other: Cell | None,
     lines = [f"  subgraph cluster_{key} {{", f"    label={_q(title)};"]
     for n in [*inputs, *range(2, out + 1)]:
         font = INK if n in live or n == out else GREY
-        lines.append(f'    {key}_{n} [label={_dot_label(_node_label(n, out))}, '
+        lines.append(f'    {key}_{n} [label={_q(_display(_node_label(n, out)))}, '
                      f'fillcolor="{_node_fill(n, out, live)}", fontcolor="{font}"];')
     for i, e in enumerate(cell.edges):
         label, colour, width, dashed = _edge_look(e.op, changes.get(i), e.src not in live)
@@ -166,7 +163,7 @@ def _layout(cell: Cell, label_chars: int, inputs: tuple[int, ...]) -> tuple[dict
         for dummy in chain[1:-1]:
             columns[dummy[2]].append(dummy)
     degree = {v: max(sum(s == v for s, _ in links), sum(d == v for _, d in links)) for v in col}
-    size = {("n", v): (max(40, 8 * len(_node_label(v, out)) + 16), max(28, PORT * degree[v] + 10))
+    size = {("n", v): (max(40, 8 * len(_display(_node_label(v, out))) + 16), max(28, PORT * degree[v] + 10))
             for v in col}
     gap = label_chars * CHAR_W + 80  # a label fits between two columns, with room to move
     x = 0.0
@@ -284,7 +281,7 @@ def _svg_cell(cell: Cell, title: str, other: Cell | None, inputs: tuple[int, ...
         lines.append(f'<rect class="node" x="{_f(cx - w / 2)}" y="{_f(cy - h / 2)}" width="{_f(w)}" '
                      f'height="{_f(h)}" rx="6" fill="{_node_fill(n, out, live)}" stroke="{ink}"/>')
         lines.append(f'<text class="node-label" x="{_f(cx)}" y="{_f(cy + 4.5)}" fill="{ink}" '
-                     f'font-size="13" text-anchor="middle">{_svg_subscripts(_node_label(n, out))}</text>')
+                     f'font-size="13" text-anchor="middle">{escape(_display(_node_label(n, out)))}</text>')
     xs, ys = zip(*pts)
     return lines, (min(xs), min(ys), max(xs), max(ys))
 
