@@ -149,3 +149,59 @@ def test_svg_drawings_are_bounded_and_dot_is_not(tmp_path, capsys):
     assert main(["draw", str(path), "-o", str(tmp_path / "big.svg")]) == 2
     assert "limited to" in capsys.readouterr().err and not (tmp_path / "big.svg").exists()
     assert main(["draw", str(path), "-o", str(tmp_path / "big.dot")]) == 0
+
+
+# -- files that try to run code ----------------------------------------------------------------------
+class _Payload:
+    """Pickles as a call to os.system: whoever unpickles it runs the command."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return os.system, (f"touch {self.marker}",)
+
+
+def _one_line_refusal(capsys, code: int) -> str:
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_a_pickled_payload_in_a_checkpoint_never_runs(tmp_path, capsys):
+    import torch
+    marker = tmp_path / "ran"
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"format": "nat-train-1", "model": _Payload(marker)}, run / "last.pt")
+    err = _one_line_refusal(capsys, main(["evaluate", str(run)]))
+    assert "not a nat checkpoint, or not one to trust" in err
+    _one_line_refusal(capsys, main(["search", "--resume", "--out", str(run)]))
+    _one_line_refusal(capsys, main(["transform", "DARTS", "--transformer", str(run / "last.pt")]))
+    assert not marker.exists()
+
+
+def test_a_yaml_tag_in_a_config_never_runs(tmp_path, capsys):
+    marker = tmp_path / "ran"
+    config = tmp_path / "evil.yaml"
+    config.write_text(f'lr: !!python/object/apply:os.system ["touch {marker}"]\n')
+    code = main(["train", "DARTS", "--out", str(tmp_path / "r"), "--config", str(config), "--data", str(tmp_path)])
+    _one_line_refusal(capsys, code)
+    code = main(["search", "--out", str(tmp_path / "s"), "--config", str(config), "--data", str(tmp_path)])
+    _one_line_refusal(capsys, code)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("text", [
+    "__import__('os').system('touch {marker}')",
+    "Genotype(normal=[('sep_conv_3x3', __import__('os').system('touch {marker}'))], normal_concat=[2], "
+    "reduce=[], reduce_concat=[2])",
+    "[(lambda: __import__('os').system('touch {marker}'))()]",
+])
+def test_genotype_text_with_code_never_runs(tmp_path, capsys, text):
+    marker = tmp_path / "ran"
+    path = tmp_path / "evil.txt"
+    path.write_text(text.format(marker=marker))
+    _one_line_refusal(capsys, main(["show", str(path)]))
+    assert not marker.exists()

@@ -82,10 +82,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         text = str(err)
-        if "Unsupported global" not in text:  # not a pickle of ours at all (junk, truncated)
-            detail = text.split("WeightsUnpickler error:")[-1].strip().splitlines()
-            detail = detail[0].strip() if detail and "WeightsUnpickler" in text else text.strip().splitlines()[0]
-            raise NatError(f"{path}: not a readable checkpoint ({detail or 'not a torch file'})") from None
+        detail = text.split("WeightsUnpickler error:")[-1].strip().splitlines() if "WeightsUnpickler" in text else []
+        detail = detail[0].strip() if detail else ""
+        # junk or a truncated file fails on an opcode; anything else was an object refused on purpose
+        if "Weights only load failed" not in text or detail.startswith(("Unsupported operand", "Unsupported opcode")):
+            reason = detail or (text.strip().splitlines() or ["not a torch file"])[0]
+            raise NatError(f"{path}: not a readable checkpoint ({reason})") from None
         # torch's message advises weights_only=False, i.e. running whatever the file holds: not ours to repeat
         raise NatError(f"{path}: not a nat checkpoint, or not one to trust: it holds Python objects beyond "
                        f"tensors and plain data, and nat does not load those") from None
