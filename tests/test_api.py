@@ -100,3 +100,11 @@ def test_transform_names_misuse():
         nat.cost("ResNet20", channels=8)
     with pytest.raises(NatError, match="unknown dataset"):
         nat.build_model("DARTS", "mnist")
+
+
+def test_the_shipped_loose_end_transformer_says_it_is_known_to_hurt():
+    import nat
+    hurt = nat.transform("ResNet20")
+    assert hurt.notes[0].startswith("caution: the shipped loose-end transformer is known to hurt")
+    assert "54.85%" in hurt.notes[0] and "65.87%" in hurt.notes[0]
+    assert not any(n.startswith("caution") for n in nat.transform("DARTS").notes)

@@ -171,4 +171,9 @@ def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *
                  score=score, refine=refine, margin=margin, significance=significance, proxy=proxy,
                  proxy_weight=proxy_weight, **kwargs)
     result.label, result.size, result.transformer = label, size, model.source
+    if transformer is None:
+        from .search.transform import shipped_caution, shipped_transformer
+        caution = shipped_caution(shipped_transformer(beta))
+        if caution:
+            result.notes.insert(0, "caution: " + caution)
     return result

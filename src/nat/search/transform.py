@@ -87,6 +87,16 @@ def shipped_transformer(genotype: Genotype) -> Path:
     return path
 
 
+def shipped_caution(path: Path) -> str | None:
+    """The warning that ships beside a packaged transformer known to do harm (its folder's CAUTION
+    file), said with every result it gives."""
+    folder = path.with_name(path.stem.removeprefix("transformer-"))
+    try:
+        return (folder / "CAUTION").read_text().strip() or None
+    except OSError:
+        return None
+
+
 def load_transformer(spec: str | Path | None, genotype: Genotype, device: str | torch.device = "cpu") -> Transformer:
     """From a search run folder (policy + supernet), a transformer file, or the shipped one."""
     path = Path(spec) if spec is not None else shipped_transformer(genotype)
