@@ -125,7 +125,7 @@ def test_two_inputs_rule_belongs_to_the_space():
     ("Genotype(normal=[('conv_3x3', 0, 2)], reduce=[], x=1)", "fields"),
     ("Genotype(normal=[('conv_3x3', 0, 2)", "malformed genotype text"),
     ("Genotype(normal=[('conv_3x3', 0)], reduce=[('conv_3x3', 0, 2), ('conv_3x3', 1)])", r"must all be \(op, from\) pairs"),
-    ("import os", "expected exactly one"),
+    ("import os", "expected one Genotype(...) expression, or a genotypes.py"),
 ])
 def test_malformed_text_is_rejected_not_run(text, expected, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -164,3 +164,49 @@ def test_missing_file():
 def test_edges_are_plain_tuples():
     e = zoo.get("DARTS").genotype.normal.edges[0]
     assert e == Edge("sep_conv_3x3", 0, 2) == ("sep_conv_3x3", 0, 2)
+
+
+# -- DARTS-style genotypes.py files ----------------------------------------------------------------
+
+
+DARTS_FILE = Path(__file__).parent / "data" / "darts_genotypes.py"
+
+
+def test_a_darts_genotypes_file_lists_its_entries_and_picks_one_by_name():
+    from nat.arch.formats import genotype_entries, read_genotype_file
+    text = DARTS_FILE.read_text()
+    assert genotype_entries(text) == ["NASNet", "DARTS_V1", "DARTS_V2", "DARTS"]
+    assert read_genotype_file(DARTS_FILE, "darts_v2") == read_genotype_file(DARTS_FILE, "DARTS")  # the alias
+    assert read_genotype_file(DARTS_FILE, "DARTS") == zoo.get("DARTS").genotype  # the published DARTS (V2)
+    nasnet = read_genotype_file(DARTS_FILE, "NASNet")
+    assert list(nasnet.normal.concat) == [2, 3, 4, 5, 6] and list(nasnet.reduce.concat) == [4, 5, 6]
+
+
+def test_a_darts_genotypes_file_without_a_name_says_which_names_there_are(capsys):
+    from nat.cli import main
+    assert main(["show", str(DARTS_FILE)]) == 2
+    err = capsys.readouterr().err
+    assert "holds 4 genotypes; choose one with --name (one of: NASNet, DARTS_V1, DARTS_V2, DARTS)" in err
+    assert main(["show", str(DARTS_FILE), "--name", "PDARTS"]) == 2
+    assert "no genotype named 'PDARTS' (names: NASNet, DARTS_V1, DARTS_V2, DARTS)" in capsys.readouterr().err
+
+
+def test_statements_of_a_genotypes_file_are_never_run(tmp_path):
+    from nat.arch.formats import read_genotype_file
+    marker = tmp_path / "ran"
+    text = DARTS_FILE.read_text() + f"\nimport os\nos.system('touch {marker}')\nX = Genotype(**__import__('os').environ)\n"
+    path = tmp_path / "genotypes.py"
+    path.write_text(text)
+    assert read_genotype_file(path, "DARTS") == zoo.get("DARTS").genotype
+    with pytest.raises(GenotypeError, match="X: malformed genotype text"):
+        read_genotype_file(path, "X")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_the_genotypes_py_line_round_trips(name, tmp_path):
+    from nat.arch.formats import format_assignment, read_genotype_file
+    genotype = zoo.get(name).genotype
+    path = tmp_path / "genotypes.py"
+    path.write_text(DARTS_FILE.read_text() + "\n" + format_assignment(genotype, name) + "\n")
+    assert read_genotype_file(path, name) == genotype

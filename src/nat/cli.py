@@ -35,7 +35,7 @@ def _arch_args(p: argparse.ArgumentParser, nargs: str | None = None) -> None:
                         "or a file holding one, or a hand-crafted backbone of Table 1 (VGG16, "
                         "ResNet20, ResNet56, MobileNetV2, ResNet18, ResNet50, and NAT_<name>), which "
                         "stands for its block cell")
-    p.add_argument("--name", help="with a zoo-layout JSON file: which genotype in it")
+    p.add_argument("--name", help="with a zoo-layout JSON file or a DARTS-style genotypes.py of many entries: which genotype in it")
 
 
 def _size_args(p: argparse.ArgumentParser) -> None:
@@ -109,7 +109,9 @@ def cmd_zoo(args) -> int:
 
 def cmd_show(args) -> int:
     from .arch import nb201
-    from .arch.formats import format_pairs, format_triples, genotype_to_dict
+    from pathlib import Path
+
+    from .arch.formats import format_assignment, format_pairs, format_triples, genotype_to_dict
     from .arch.space import space_of
     from .ops import op_kind
     label, genotype = resolve_arch(args.arch, args.name)
@@ -118,6 +120,8 @@ def cmd_show(args) -> int:
         print(json.dumps(genotype_to_dict(genotype), indent=1))
     elif args.format == "darts":
         print(format_pairs(genotype))
+    elif args.format == "darts-py":
+        print(format_assignment(genotype, Path(label).stem if Path(label).suffix else label))
     elif args.format == "triples":
         print(format_triples(genotype))
     elif args.format == "nb201":
@@ -222,8 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     _arch_args(p)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--json", action="store_true", help="print it in the zoo's JSON layout")
-    g.add_argument("--format", choices=("darts", "triples", "nb201"),
-                   help="print it as DARTS pairs, NAT triples, or a NAS-Bench-201 string (nb201 cells only)")
+    g.add_argument("--format", choices=("darts", "darts-py", "triples", "nb201"),
+                   help="print it as DARTS pairs, as a `NAME = Genotype(...)` line for a DARTS genotypes.py, "
+                        "as NAT triples, or as a NAS-Bench-201 string (nb201 cells only)")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("cost", help="parameters and MAdds of the network built from ARCH",

@@ -23,7 +23,7 @@ from ..errors import GenotypeError
 from ..runtime.atomic import write_text_atomic
 from .genotype import CELL_TYPES, MAX_NODES, N_INPUTS, Genotype
 
-__all__ = ["genotype_from_dict", "genotype_to_dict", "parse_text", "format_triples", "format_pairs",
+__all__ = ["genotype_from_dict", "genotype_to_dict", "parse_text", "format_triples", "format_pairs", "format_assignment", "genotype_entries",
            "read_genotype_file", "write_genotype_file", "FORMATS"]
 
 FORMATS = ("json", "triples", "darts")
@@ -77,8 +77,12 @@ def _literal(node: ast.AST) -> Any:
                         f"at column {getattr(node, 'col_offset', 0) + 1}")
 
 
-def parse_text(text: str) -> Genotype:
-    """Parse ``Genotype(...)`` in the triple or the pair form (optionally ``NAME = Genotype(...)``)."""
+def parse_text(text: str, name: str | None = None) -> Genotype:
+    """Parse ``Genotype(...)`` in the triple or the pair form (optionally ``NAME = Genotype(...)``),
+    or pick the entry ``name`` of a whole DARTS-style ``genotypes.py`` (see :func:`genotype_entries`).
+
+    Nothing is executed: the text is parsed to a syntax tree and only literals are read from it.
+    """
     try:
         tree = ast.parse(text.strip(), mode="exec")
     except SyntaxError as err:
@@ -86,9 +90,52 @@ def parse_text(text: str) -> Genotype:
     except (ValueError, RecursionError, MemoryError) as err:  # e.g. a 5,000-digit integer literal
         raise GenotypeError(f"malformed genotype text: {str(err).split(';')[0] or 'too large to parse'}") from None
     body = tree.body
-    if len(body) != 1 or not isinstance(body[0], (ast.Expr, ast.Assign)):
-        raise GenotypeError("malformed genotype text: expected exactly one Genotype(...) expression")
-    call = body[0].value
+    if len(body) == 1 and isinstance(body[0], (ast.Expr, ast.Assign)) and name is None:
+        return _genotype_from_call(body[0].value)
+    entries = _entries(body)
+    if not entries:
+        raise GenotypeError("malformed genotype text: expected one Genotype(...) expression, or a genotypes.py "
+                            "with NAME = Genotype(...) entries")
+    if name is None:
+        if len(entries) == 1:
+            return _genotype_from_call(next(iter(entries.values())))
+        raise GenotypeError(f"the file holds {len(entries)} genotypes; choose one with --name "
+                            f"(one of: {', '.join(entries)})")
+    by_lower = {k.lower(): k for k in entries}
+    if name.lower() not in by_lower:
+        raise GenotypeError(f"no genotype named '{name}' (names: {', '.join(entries)})")
+    try:
+        return _genotype_from_call(entries[by_lower[name.lower()]])
+    except GenotypeError as err:
+        raise GenotypeError(f"{by_lower[name.lower()]}: {err}") from None
+
+
+def genotype_entries(text: str) -> list[str]:
+    """The names of the ``NAME = Genotype(...)`` entries of a DARTS-style ``genotypes.py``, in order.
+
+    Imports, ``Genotype = namedtuple(...)``, ``PRIMITIVES = [...]`` and other statements are
+    skipped unread; an alias ``DARTS = DARTS_V2`` names the entry it points to.
+    """
+    try:
+        return list(_entries(ast.parse(text.strip(), mode="exec").body))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+
+
+def _entries(body: list[ast.stmt]) -> dict[str, ast.Call]:
+    found: dict[str, ast.Call] = {}
+    for stmt in body:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+            continue
+        target, value = stmt.targets[0].id, stmt.value
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "Genotype":
+            found[target] = value
+        elif isinstance(value, ast.Name) and value.id in found:  # DARTS = DARTS_V2
+            found[target] = found[value.id]
+    return found
+
+
+def _genotype_from_call(call: ast.AST) -> Genotype:
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Genotype"):
         raise GenotypeError("malformed genotype text: expected Genotype(normal=..., normal_concat=..., "
                             "reduce=..., reduce_concat=...)")
@@ -122,6 +169,19 @@ def format_triples(genotype: Genotype) -> str:
         edges = ", ".join(f"('{e.op}', {e.src}, {e.dst})" for e in cell.edges)
         parts.append(f"{name}=[{edges}], {name}_concat={list(cell.concat)}")
     return f"Genotype({', '.join(parts)})"
+
+
+def format_assignment(genotype: Genotype, name: str) -> str:
+    """A ``NAME = Genotype(...)`` line for a DARTS-style ``genotypes.py`` (pair form where it
+    applies, else triples); ``name`` is made a Python identifier."""
+    ident = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name) or "GENOTYPE"
+    if ident[0].isdigit():
+        ident = "_" + ident
+    try:
+        body = format_pairs(genotype)
+    except GenotypeError:
+        body = format_triples(genotype)
+    return f"{ident} = {body}"
 
 
 def format_pairs(genotype: Genotype) -> str:
@@ -172,10 +232,12 @@ def read_genotype_file(path: str | Path, name: str | None = None) -> Genotype:
             elif name is not None:
                 raise GenotypeError(f"--name {name} given, but the file holds one genotype, not a zoo")
             return genotype_from_dict(data)
-        if name is not None:
-            raise GenotypeError(f"--name {name} given, but the file holds one genotype, not a zoo")
         from .nb201 import genotype_from_string, is_arch_string
-        return genotype_from_string(text) if is_arch_string(text) else parse_text(text)
+        if is_arch_string(text):
+            if name is not None:
+                raise GenotypeError(f"--name {name} given, but the file holds one genotype, not a zoo")
+            return genotype_from_string(text)
+        return parse_text(text, name)
     except GenotypeError as err:
         raise err.located(source=str(path)) from None
 

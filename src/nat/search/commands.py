@@ -65,7 +65,7 @@ def register(sub) -> None:
                                    "--greedy), drop any that is illegal or costs more, and keep the best on "
                                    "held-out data (--select-on) or the most probable.")
     p.add_argument("arch", metavar="ARCH", help="zoo name or genotype file")
-    p.add_argument("--name", help="with a zoo-layout JSON file: which genotype in it")
+    p.add_argument("--name", help="with a zoo-layout JSON file or a DARTS-style genotypes.py: which genotype in it")
     p.add_argument("--transformer", help="a `nat search` run folder (policy + supernet) or transformer file; "
                                          "default: the one shipped with nat")
     p.add_argument("--candidates", type=int, default=10, help="K sampled candidates (paper: 10)")

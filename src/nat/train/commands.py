@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("arch", nargs="+", metavar="ARCH",
                    help="zoo names (see `nat zoo`), genotype files, or hand-crafted backbones (VGG16, ResNet20, "
                         "ResNet56, MobileNetV2, ResNet18, ResNet50 and NAT_<name>), which train as whole networks")
-    p.add_argument("--name", help="with a zoo-layout JSON file: which genotype in it")
+    p.add_argument("--name", help="with a zoo-layout JSON file or a DARTS-style genotypes.py: which genotype in it")
     p.add_argument("--out", "-o", required=True, metavar="RUN_DIR", help="run folder (created)")
     p.add_argument("--preset", help=f"named settings: {', '.join(PRESETS)} (default paper, or imagenet "
                                     f"with --dataset imagenet)")
