@@ -125,7 +125,7 @@ def test_two_inputs_rule_belongs_to_the_space():
     ("Genotype(normal=[('conv_3x3', 0, 2)], reduce=[], x=1)", "fields"),
     ("Genotype(normal=[('conv_3x3', 0, 2)", "malformed genotype text"),
     ("Genotype(normal=[('conv_3x3', 0)], reduce=[('conv_3x3', 0, 2), ('conv_3x3', 1)])", r"must all be \(op, from\) pairs"),
-    ("import os", "expected one Genotype(...) expression, or a genotypes.py"),
+    ("import os", "or a genotypes.py with NAME = Genotype"),
 ])
 def test_malformed_text_is_rejected_not_run(text, expected, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
