@@ -212,6 +212,18 @@ def cmd_check(args) -> int:
     return 0 if not problems and not costlier else 1
 
 
+def cmd_export(args) -> int:
+    from .exporting import export
+    result = export(args.arch, args.output, from_run=args.from_run, dataset=args.dataset, channels=args.channels,
+                    layers=args.layers, backbone=args.backbone, name=args.name)
+    weights = f"trained weights of {args.from_run}" if result.trained else "freshly initialised weights (seed 0)"
+    shape = "x".join(str(d) for d in result.input_shape[1:])
+    print(f"wrote {result.path}: {result.label}, {weights}, input N x {shape}"
+          + (" (any batch size)" if result.dynamic_batch else f" (batch {result.input_shape[0]})")
+          if result.path.suffix in (".pt2", ".onnx") else f"wrote {result.path}: {result.label}, {weights}")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nat", description=__import__("nat").__doc__.strip().splitlines()[0])
@@ -256,6 +268,19 @@ def build_parser() -> argparse.ArgumentParser:
                    f"({BACKBONE_KEYS}) built from each; the default when ARCH or INPUT names a backbone")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("export", help="write ARCH's network (or a trained run's) as a torch.export program, "
+                                      "ONNX or weights",
+                       description="The format follows the suffix of -o: .pt2 (torch.export), .onnx (needs the onnx "
+                                   "extra), .safetensors (needs the safetensors extra), .pt (a state dict). In "
+                                   "evaluation mode, without the auxiliary head.")
+    _arch_args(p, nargs="?")
+    p.add_argument("--from", dest="from_run", metavar="RUN_DIR",
+                   help="a `nat train` run folder (or checkpoint): export its network with its trained weights")
+    p.add_argument("-o", "--output", required=True, help="output file: .pt2, .onnx, .safetensors or .pt")
+    _size_args(p)
+    p.add_argument("--backbone", metavar="KEY", help=f"build ARCH's cells into this hand-crafted network ({BACKBONE_KEYS})")
+    p.set_defaults(func=cmd_export)
 
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub)
