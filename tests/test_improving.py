@@ -19,8 +19,8 @@ from nat.arch.formats import genotype_from_dict
 from nat.arch.genotype import Genotype
 from nat.arch.rules import is_legal_transformation
 from nat.arch.space import SPACES
-from nat.bench import fixture
-from nat.bench.fidelity import fidelity_report, kendall_tau, make_probe, rank_correlation
+from nat.nasbench import fixture
+from nat.nasbench.fidelity import fidelity_report, kendall_tau, make_probe, rank_correlation
 from nat.cli import main
 from nat.data.augment import random_crop
 from nat.errors import NatError

@@ -1,7 +1,7 @@
 """NAS-Bench-201: strings, the space, its network and supernet, policies on it, and `nat bench`.
 
 The bench is checked against a synthetic table whose best transformations are known in closed
-form (:mod:`nat.bench.fixture`); network sizes against the benchmark's published counts.
+form (:mod:`nat.nasbench.fixture`); network sizes against the benchmark's published counts.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from nat.arch.genotype import Cell, Genotype
 from nat.arch.rules import is_legal_transformation, legal_replacements
 from nat.arch.space import SPACES, AllPrevious, space_of
 from nat.arch.zoo import get
-from nat.bench import fixture, load_table
-from nat.bench.bench import Oracle, select_inputs
+from nat.nasbench import fixture, load_table
+from nat.nasbench.bench import Oracle, select_inputs
 from nat.cli import main
 from nat.costs import genotype_cost, network_cost
 from nat.data import Dataset

@@ -174,7 +174,7 @@ def test_packed_transformer_scores_as_its_run_folder(tmp_path):
 
 
 def test_packing_names_what_is_missing(tmp_path):
-    from nat.bench import fixture
+    from nat.nasbench import fixture
     from nat.search.config import PRESETS, SearchConfig
     from nat.search.trainer import run_search
     from nat.search.transform import pack_transformer

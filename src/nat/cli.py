@@ -18,7 +18,7 @@ __all__ = ["main", "build_parser"]
 
 #: Modules that add their own sub-commands: each has ``register(subparsers)``; handlers import
 #: their heavy dependencies lazily so ``nat --help`` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ("nat.search.commands", "nat.train.commands", "nat.bench.commands")
+COMMAND_MODULES: tuple[str, ...] = ("nat.search.commands", "nat.train.commands", "nat.nasbench.commands")
 
 # Spelled out so that building the parser imports no torch; a wrong key is a NatError listing them.
 BACKBONE_KEYS = "vgg16, resnet20, resnet56, mobilenetv2, resnet18, resnet50"

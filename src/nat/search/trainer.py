@@ -9,7 +9,7 @@ trained side by side against the same supernet and the same inputs, which is how
 policy comparison (Table 3) is run under one budget.
 
 With ``reward="table:FILE.csv"`` (NAS-Bench-201 space) the reward is looked up in a benchmark
-table instead (:mod:`nat.bench.table`): no supernet, no data, each epoch ``theta_steps`` policy
+table instead (:mod:`nat.nasbench.table`): no supernet, no data, each epoch ``theta_steps`` policy
 steps (default :data:`TABLE_STEPS`) -- for studying the policy learner alone.
 
 The run folder holds ``config.yaml``, ``metrics.jsonl`` (one line per epoch), ``last.pt`` (the
@@ -131,7 +131,7 @@ class Search:
         if cfg.reward != "supernet":
             if self.space.name != "nb201":
                 raise NatError(f"--reward {cfg.reward}: a benchmark table scores NAS-Bench-201 cells; use --space nb201")
-            from ..bench.table import load_table
+            from ..nasbench.table import load_table
             self.table = load_table(cfg.reward[len("table:"):], cfg.reward_metric)
         elif data is None:
             raise NatError("a search with supernet rewards needs data (--data)")

@@ -10,7 +10,7 @@ edges) and never disconnects the output: :func:`oracle_accuracy` is that closed 
 pooling and 1x1 convolutions off it become skips, and the long edge 0 -> 3 wants a skip (a
 residual connection) whatever it holds.
 
-``python -m nat.bench.fixture OUT.csv`` writes the table: columns ``arch``, ``test_acc`` (the
+``python -m nat.nasbench.fixture OUT.csv`` writes the table: columns ``arch``, ``test_acc`` (the
 function above) and ``valid_acc`` (the same minus a small deterministic perturbation).
 """
 
@@ -68,5 +68,5 @@ def write_fixture_table(path: str | Path) -> Path:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m nat.bench.fixture OUT.csv")
+        sys.exit("usage: python -m nat.nasbench.fixture OUT.csv")
     print(f"wrote {write_fixture_table(sys.argv[1])}")
