@@ -184,8 +184,7 @@ def test_egcn_sees_which_op_travels_along_which_edge():
     a = _cell(("nor_conv_3x3", "nor_conv_3x3", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "skip_connect"))
     b = _cell(("nor_conv_3x3", "skip_connect", "nor_conv_3x3", "avg_pool_3x3", "nor_conv_1x1", "skip_connect"))
     torch.manual_seed(0)
-    policy = EdgeGCNPolicy()
-    policy.cell_types = SPACES["nb201"].cell_types
+    policy = EdgeGCNPolicy(cell_types=SPACES["nb201"].cell_types)
     za, zb = policy.logits(a)["normal"], policy.logits(b)["normal"]
     assert not torch.allclose(za[3], zb[3])  # edge 3 holds avg_pool in both
 
@@ -235,8 +234,7 @@ def _stand_in(supernet: nn.Module) -> tuple[Transformer, list]:
     The policy's initialisation is seeded: its draws must not depend on which tests ran before."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        policy = GCNPolicy()
-    policy.cell_types = SPACES["nb201"].cell_types
+        policy = GCNPolicy(cell_types=SPACES["nb201"].cell_types)
     x = torch.zeros(20, 3, 2, 2)
     x[:, 0, 0, 0] = torch.arange(20) % 10
     return Transformer(policy, "nb201", "test", supernet), [(x, torch.arange(20) % 10)]

@@ -205,8 +205,7 @@ def test_supernet_runs_any_cell_and_shares_weights_per_edge_op():
 @pytest.mark.parametrize("policy_cls", [GCNPolicy, LSTMPolicy, RandomPolicy])
 def test_policies_decide_one_cell(policy_cls):
     torch.manual_seed(0)
-    policy = policy_cls()
-    policy.cell_types = SPACE.cell_types
+    policy = policy_cls(cell_types=SPACE.cell_types)  # settings go to the constructor
     beta = nb201.genotype_from_string(EXAMPLE)
     assert set(policy.logits(beta)) == {"normal"}
     gen = torch.Generator().manual_seed(0)

@@ -20,10 +20,9 @@ from nat.search.reinforce import MovingAverageBaseline, reinforce_loss
 DARTS = zoo.get("DARTS").genotype
 
 
-@pytest.fixture(autouse=True)
-def plain_rules(monkeypatch):
-    """Most tests check the rules of Fig. 2(c) alone; cost-aware masking has its own tests."""
-    monkeypatch.setattr(Policy, "cost_aware", False)
+# Most tests check the rules of Fig. 2(c) alone, so they build policies with PLAIN; cost-aware
+# masking (the default) has its own tests.
+PLAIN = {"cost_aware": False}
 
 
 @settings(max_examples=60, deadline=None)
@@ -31,7 +30,7 @@ def plain_rules(monkeypatch):
 def test_samples_are_always_legal(seed, policy_name, space):
     torch.manual_seed(seed)
     beta = SPACES[space].sample(random.Random(seed))
-    policy = make_policy(policy_name)
+    policy = make_policy(policy_name, **PLAIN)
     for s in (policy.sample(beta, torch.Generator().manual_seed(seed)), policy.argmax(beta)):
         if s.alpha is not None:
             assert is_legal_transformation(beta, s.alpha)
@@ -40,8 +39,7 @@ def test_samples_are_always_legal(seed, policy_name, space):
             assert mask[torch.arange(len(s.actions[name])), s.actions[name]].all()
 
 
-def test_cost_aware_policies_never_propose_a_costlier_skip(monkeypatch):
-    monkeypatch.setattr(Policy, "cost_aware", True)
+def test_cost_aware_policies_never_propose_a_costlier_skip():
     costly = costlier_skips(DARTS.reduce, reduction=True)
     assert costly == {0, 1, 3, 4, 7}  # the five max pools on stride-2 edges
     policy = RandomPolicy()
@@ -56,7 +54,7 @@ def test_cost_aware_policies_never_propose_a_costlier_skip(monkeypatch):
 def test_random_policy_probabilities_by_hand():
     # Uniform over distinct legal outcomes: 3 for O edges, 2 for S and N edges.
     counts = [3 if op_kind(e.op) == "O" else 2 for c in (DARTS.normal, DARTS.reduce) for e in c.edges]
-    s = RandomPolicy().sample(DARTS)
+    s = RandomPolicy(**PLAIN).sample(DARTS)
     assert s.log_prob.item() == pytest.approx(-sum(math.log(k) for k in counts))
     assert s.entropy.item() == pytest.approx(sum(math.log(k) for k in counts))
 
@@ -65,7 +63,7 @@ class TablePolicy(Policy):
     """Logits are free parameters, one row per edge: gradients can be derived by hand."""
 
     def __init__(self, n_edges):
-        super().__init__()
+        super().__init__(**PLAIN)
         self.z = torch.nn.Parameter(torch.randn(2, n_edges, 3))
 
     def cell_logits(self, cell):
@@ -110,7 +108,7 @@ def test_reinforce_gradient_by_hand():
 def test_own_op_reaches_its_logits():
     # The reference GCN's defect: an edge's own op never reached its logits.
     torch.manual_seed(0)
-    policy = GCNPolicy()
+    policy = GCNPolicy(**PLAIN)
     edges = list(DARTS.normal.edges)
     changed = Genotype(Cell([edges[0]._replace(op="conv_3x3")] + edges[1:], DARTS.normal.concat), DARTS.reduce)
     before, after = policy.distributions(DARTS)["normal"][0], policy.distributions(changed)["normal"][0]
@@ -119,7 +117,7 @@ def test_own_op_reaches_its_logits():
 
 def test_cell_type_reaches_the_logits():
     torch.manual_seed(0)
-    policy = GCNPolicy()
+    policy = GCNPolicy(**PLAIN)
     same = Genotype(DARTS.normal, DARTS.normal)
     d = policy.distributions(same)
     assert not torch.allclose(d["normal"], d["reduce"], atol=1e-4)
@@ -149,7 +147,7 @@ def test_policy_learns_a_synthetic_reward(policy_cls):
     # +1 for each pooling op replaced by a skip: from 1/3 at the start, the policy must learn it.
     torch.manual_seed(0)
     rng, gen = random.Random(0), torch.Generator().manual_seed(0)
-    policy = policy_cls()
+    policy = policy_cls(**PLAIN)
     opt = torch.optim.Adam(policy.parameters(), lr=3e-3)
     baseline = MovingAverageBaseline(0.9)
     space = SPACES["darts"]
@@ -163,3 +161,21 @@ def test_policy_learns_a_synthetic_reward(policy_cls):
     test = [space.sample(random.Random(1000 + i)) for i in range(50)]
     score = sum(_pool_to_skip_reward(b, policy.argmax(b).alpha) for b in test) / len(test)
     assert score > 0.9
+
+
+def test_policies_take_their_settings_in_the_constructor():
+    from nat.errors import NatError
+    for name in ("gcn", "egcn", "lstm", "random"):
+        policy = make_policy(name, cost_aware=False, cell_types=("normal",))
+        assert policy.cost_aware is False and policy.cell_types == ("normal",)
+        assert make_policy(name).cost_aware is True  # per instance, not a class attribute patched in place
+    with pytest.raises(NatError, match="cell_types must name some of normal, reduce"):
+        make_policy("gcn", cell_types=("stem",))
+
+
+def test_a_transformer_file_carries_its_policys_settings(tmp_path):
+    from nat.arch import nb201
+    from nat.search.transform import load_transformer, shipped_transformer
+    cell = nb201.genotype_from_string("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
+    t = load_transformer(shipped_transformer(cell), cell)
+    assert t.policy.cell_types == ("normal",) and t.policy.cost_aware is True

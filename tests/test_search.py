@@ -119,8 +119,7 @@ def test_transform_never_returns_a_costlier_cell(name):
     beta = zoo.get(name).genotype
     if name == "DARTS":  # pools everywhere: skips are free in the normal cell, dearer on stride-2 edges
         beta = Genotype(beta.reduce, beta.reduce)
-    policy = AlwaysSkip()
-    policy.cost_aware = False  # proposes skips on stride-2 pooling edges: FactorizedReduce, costlier
+    policy = AlwaysSkip(cost_aware=False)  # proposes skips on stride-2 pooling edges: FactorizedReduce, costlier
     result = transform(beta, Transformer(policy, "darts", "test"), candidates=3, cost_config=SMALL)
     assert is_legal_transformation(beta, result.genotype)
     assert result.cost_after.params <= result.cost_before.params

@@ -103,8 +103,7 @@ def run_bench(table: BenchTable, transformer: Transformer, *, archs: int | None 
         raise NatError(f"{transformer.source}: trained on the {transformer.space} space; `nat bench` needs a "
                        "transformer trained with --space nb201")
     oracle, cost = Oracle(table), NB201CostModel()
-    baseline = RandomPolicy()
-    baseline.cell_types = space.cell_types
+    baseline = RandomPolicy(cell_types=space.cell_types)
     randomly = Transformer(baseline, space.name, "random")
     if batches is not None and transformer.supernet is None:
         raise NatError(f"{transformer.source}: selecting on held-out data needs the run's supernet, and this run has "

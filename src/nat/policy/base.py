@@ -74,14 +74,24 @@ class Sample:
 
 
 class Policy(nn.Module):
-    """Base class: subclasses implement :meth:`cell_logits`."""
+    """Base class: subclasses implement :meth:`cell_logits`.
+
+    Args:
+        cost_aware: mask skips that would cost more than the op they replace (see
+            :func:`encode_cell`).
+        cell_types: the cells it decides: both, or in a tied space (NAS-Bench-201) the normal cell
+            alone, which stands for every cell (``CellSpace.cell_types``).
+    """
 
     name = "policy"
-    #: mask skips that would cost more than the op they replace (see :func:`encode_cell`)
-    cost_aware = True
-    #: the cells it decides: both, or in a tied space (NAS-Bench-201) the normal cell alone, which
-    #: stands for every cell (``CellSpace.cell_types``)
-    cell_types: tuple[str, ...] = CELL_TYPES
+
+    def __init__(self, *, cost_aware: bool = True, cell_types: tuple[str, ...] = CELL_TYPES) -> None:
+        super().__init__()
+        unknown = [c for c in cell_types if c not in CELL_TYPES]
+        if not cell_types or unknown:
+            raise NatError(f"cell_types must name some of {', '.join(CELL_TYPES)}, got {list(cell_types)}")
+        self.cost_aware = bool(cost_aware)
+        self.cell_types = tuple(cell_types)
 
     def cell_logits(self, cell: CellTensors) -> torch.Tensor:
         """Raw ``(E, 3)`` logits for one cell."""

@@ -37,8 +37,8 @@ class EdgeGCNPolicy(Policy):
 
     name = "egcn"
 
-    def __init__(self, *, hidden: int = 64, op_dim: int = 32, layers: int = 3) -> None:
-        super().__init__()
+    def __init__(self, *, hidden: int = 64, op_dim: int = 32, layers: int = 3, **settings) -> None:
+        super().__init__(**settings)
         self.op_embedding = nn.Embedding(len(OP_VOCAB), op_dim)
         self.role_embedding = nn.Embedding(3, hidden)  # input 0, input 1, intermediate
         self.position_embedding = nn.Embedding(MAX_NODES, hidden)

@@ -43,8 +43,8 @@ class GCNPolicy(Policy):
 
     name = "gcn"
 
-    def __init__(self, *, hidden: int = 64, op_dim: int = 32) -> None:
-        super().__init__()
+    def __init__(self, *, hidden: int = 64, op_dim: int = 32, **settings) -> None:
+        super().__init__(**settings)
         self.op_embedding = nn.Embedding(len(OP_VOCAB), op_dim)
         self.role_embedding = nn.Embedding(3, hidden)  # input 0, input 1, intermediate
         self.cell_embedding = nn.Embedding(2, hidden)  # normal, reduction

@@ -24,8 +24,8 @@ class LSTMPolicy(Policy):
 
     name = "lstm"
 
-    def __init__(self, *, hidden: int = 64) -> None:
-        super().__init__()
+    def __init__(self, *, hidden: int = 64, **settings) -> None:
+        super().__init__(**settings)
         self.op_embedding = nn.Embedding(len(OP_VOCAB), hidden)
         self.src_embedding = nn.Embedding(MAX_NODES, hidden)
         self.dst_embedding = nn.Embedding(MAX_NODES, hidden)

@@ -138,9 +138,7 @@ class Search:
         self.supernet = None if self.table is not None else build_supernet(cfg, len(data.classes), device)
         self.policies: dict[str, Policy] = {}
         for name in cfg.policies:
-            policy = make_policy(name).to(device)
-            policy.cost_aware = cfg.cost_aware
-            policy.cell_types = self.space.cell_types
+            policy = make_policy(name, cost_aware=cfg.cost_aware, cell_types=self.space.cell_types).to(device)
             self.policies[name] = policy
         self.w_opt = None if self.supernet is None else torch.optim.SGD(
             self.supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_weight_decay)

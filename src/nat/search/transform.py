@@ -110,10 +110,10 @@ def load_transformer(spec: str | Path | None, genotype: Genotype, device: str | 
     state = load_checkpoint(path, device)
     if state.get("format") != "nat-transformer":
         raise NatError(f"{path}: not a transformer file (expected one written by `nat search`)")
-    policy = make_policy(state["policy"]).to(device)
+    # the file carries the policy's settings: its run's config and space
+    policy = make_policy(state["policy"], cost_aware=state["config"].get("cost_aware", True),
+                         cell_types=get_space(state["space"]).cell_types).to(device)
     policy.load_state_dict(state["state_dict"])
-    policy.cost_aware = state["config"].get("cost_aware", True)
-    policy.cell_types = get_space(state["space"]).cell_types
     policy.eval()
     weights, supernet_config = None, {}
     if supernet_state is not None and supernet_state.get("supernet") is not None:  # none with a table reward
@@ -370,8 +370,7 @@ def _with_proxy(fit: Callable[[Genotype], float], beta: Genotype, transformer: T
             cache[g] = synflow_of(g, **size)
         return cache[g]
 
-    uniform = make_policy("random")
-    uniform.cost_aware, uniform.cell_types = transformer.policy.cost_aware, transformer.policy.cell_types
+    uniform = make_policy("random", cost_aware=transformer.policy.cost_aware, cell_types=transformer.policy.cell_types)
     with torch.no_grad():
         drawn = list(dict.fromkeys(d.alpha for d in (uniform.sample(beta, gen) for _ in range(reference))
                                    if d.alpha is not None))
