@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from nat.nasbench.fidelity import fidelity_report, format_fidelity, make_probe, score_codes  # noqa: E402
-from nat.nasbench.table import load_table  # noqa: E402
+from nat.arch.nb201_table import load_table  # noqa: E402
 from nat.data import load_dataset  # noqa: E402
 from nat.runtime import RunDir, config_to_dict, init_distributed  # noqa: E402
 from nat.runtime.plot import plot_metrics  # noqa: E402

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from nat.arch import nb201  # noqa: E402
 from nat.nasbench.bench import Oracle  # noqa: E402
-from nat.nasbench.table import load_table  # noqa: E402
+from nat.arch.nb201_table import load_table  # noqa: E402
 from nat.search.config import PRESETS, SearchConfig  # noqa: E402
 from nat.search.trainer import run_search  # noqa: E402
 from nat.search.transform import load_transformer  # noqa: E402

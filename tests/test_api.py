@@ -108,3 +108,27 @@ def test_the_shipped_loose_end_transformer_says_it_is_known_to_hurt():
     assert hurt.notes[0].startswith("caution: the shipped loose-end transformer is known to hurt")
     assert "54.85%" in hurt.notes[0] and "65.87%" in hurt.notes[0]
     assert not any(n.startswith("caution") for n in nat.transform("DARTS").notes)
+
+
+@pytest.mark.parametrize("module, forbidden", [
+    ("nat.arch.space", ("nat.nn", "nat.search", "nat.nasbench", "nat.cli")),   # data names no code above it
+    ("nat.arch.nb201_table", ("nat.nn", "nat.search", "nat.nasbench", "nat.cli")),
+    ("nat.search.transform", ("nat.nasbench", "nat.cli")),                    # the library never imports the CLI
+    ("nat.search.trainer", ("nat.nasbench", "nat.cli")),
+    ("nat.api", ("nat.cli", "nat.nasbench")),
+])
+def test_layers_import_only_downwards(module, forbidden):
+    code = (f"import sys, {module}; print(sorted({{m for m in sys.modules if m.startswith({forbidden!r})}}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]", out
+
+
+def test_each_space_has_its_network_and_supernet_registered_by_the_layer_that_builds_it():
+    from nat.nn.nb201 import NB201Network
+    from nat.nn.network import CellNetwork
+    from nat.nn.registry import network_class
+    from nat.search.supernet import Supernet, supernet_class
+    from nat.search.supernet_nb201 import NB201Supernet
+    assert network_class("nb201") is NB201Network and network_class("darts") is CellNetwork
+    assert network_class("loose-end") is CellNetwork
+    assert supernet_class("nb201") is NB201Supernet and supernet_class("darts") is Supernet

@@ -29,7 +29,7 @@ from nat.nn.network import NetworkConfig
 from nat.ops import OPS, build_op, op_kind
 from nat.policy import GCNPolicy, LSTMPolicy, RandomPolicy
 from nat.search.config import SearchConfig
-from nat.search.supernet import SupernetConfig
+from nat.search.supernet import SupernetConfig, supernet_class
 from nat.search.trainer import run_search
 from nat.search.transform import Transformer, load_transformer, transform
 
@@ -186,7 +186,7 @@ def test_network_trains_and_keeps_edges_out_of_dead_nodes():
 
 
 def test_supernet_runs_any_cell_and_shares_weights_per_edge_op():
-    net = SPACE.builder("supernet")(SupernetConfig(SPACE.ops, 4, 3, 3, 10))
+    net = supernet_class(SPACE.name)(SupernetConfig(SPACE.ops, 4, 3, 3, 10))
     x = torch.randn(2, 3, 32, 32)
     for g in [SPACE.sample(random.Random(i)) for i in range(8)]:
         assert torch.isfinite(net(x, g)).all()

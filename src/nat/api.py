@@ -104,7 +104,8 @@ def build_model(arch: Arch, dataset: str | None = None, *, channels: int | None 
         data = _backbone_dataset(key, dataset, channels, layers, label)
         return build_backbone(key, genotype, dataset=data, width_mult=width_mult, num_classes=num_classes)
     from .arch.space import space_of
-    network = space_of(genotype).builder("network")
+    from .nn.registry import network_class
+    network = network_class(space_of(genotype).name)
     return network(genotype, network_config(genotype, dataset, channels, layers, num_classes, auxiliary))
 
 

@@ -27,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .arch.genotype import Cell, Genotype
 from .arch.space import space_of
 from .nn.network import AuxiliaryHead, CellNetwork, NetworkConfig, cifar_stem, imagenet_stems
+from .nn.registry import network_class
 from .ops import SKIP
 
 __all__ = ["Cost", "count_params", "count_madds", "network_cost", "genotype_cost", "cell_stack_cost", "resolved_size",
@@ -76,7 +77,7 @@ def genotype_cost(genotype: Genotype, config: NetworkConfig = NetworkConfig()) -
     """The cost of ``genotype`` built at ``config`` by its space's network (:func:`space_of`: the
     NAS-Bench-201 network for an nb201 cell, else the cell stack), always with the auxiliary head
     where there is one, to report both. Unset sizes take the network's own defaults."""
-    network = space_of(genotype).builder("network")
+    network = network_class(space_of(genotype).name)
     if network is CellNetwork:
         return cell_stack_cost(genotype, replace(config, auxiliary=True))
     return network_cost(network(genotype, replace(config, auxiliary=True)))
@@ -218,7 +219,7 @@ def cell_stack_cost(genotype: Genotype, config: NetworkConfig = NetworkConfig())
 def resolved_size(genotype: Genotype, config: NetworkConfig) -> NetworkConfig:
     """``config`` with the defaults of the network ``genotype`` is built into filled in (C=36,
     L=20 for a CIFAR cell stack; C=16, L=15 for the NAS-Bench-201 network)."""
-    network = space_of(genotype).builder("network")
+    network = network_class(space_of(genotype).name)
     return network.resolve_config(config) if hasattr(network, "resolve_config") else config.resolved()
 
 

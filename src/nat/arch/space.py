@@ -16,10 +16,9 @@ supernet class (``supernet``: search), both taking a genotype-independent config
 
 from __future__ import annotations
 
-import importlib
 import random
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..errors import GenotypeError
 from ..ops import NULL
@@ -113,8 +112,6 @@ class CellSpace:
     fixed_ops: bool = False
     sample_ops: tuple[str, ...] | None = None
     input_nodes: tuple[int, ...] = (0, 1)
-    network: str = "nat.nn.network:CellNetwork"
-    supernet: str = "nat.search.supernet:Supernet"
 
     @property
     def cell_types(self) -> tuple[str, ...]:
@@ -195,11 +192,6 @@ class CellSpace:
             return False
         return True
 
-    def builder(self, kind: str) -> Any:
-        """The class named by ``network`` or ``supernet``."""
-        module, _, attr = getattr(self, kind).partition(":")
-        return getattr(importlib.import_module(module), attr)
-
 
 FULLY_CONCAT_OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
                     "dil_conv_3x3", "dil_conv_5x5", "conv_3x3", "null")
@@ -214,8 +206,7 @@ SPACES: dict[str, CellSpace] = {
     # Inputs are drawn as the benchmark's cells are (null included), so that search and `nat bench`
     # see one distribution, and the policy meets N edges it may turn into skips.
     "nb201": CellSpace("nb201", NB201_OPS, AllPrevious(first=1), "last", 3, tied=True, fixed_ops=True,
-                       sample_ops=NB201_OPS, input_nodes=(1,), network="nat.nn.nb201:NB201Network",
-                       supernet="nat.search.supernet_nb201:NB201Supernet"),
+                       sample_ops=NB201_OPS, input_nodes=(1,)),
 }
 
 

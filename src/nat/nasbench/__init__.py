@@ -1,5 +1,5 @@
 """NAT scored against ground truth: a NAS-Bench-201 table, its oracle, and ``nat bench``."""
 
-from .table import BenchTable, load_table
+from ..arch.nb201_table import BenchTable, load_table
 
 __all__ = ["BenchTable", "load_table"]

@@ -35,7 +35,7 @@ from ..policy import RandomPolicy
 from ..runtime.progress import progress
 from ..search.trainer import describe_reward
 from ..search.transform import Transformer, transform
-from .table import BenchTable
+from ..arch.nb201_table import BenchTable
 
 __all__ = ["Oracle", "BenchRow", "select_inputs", "run_bench", "summarise", "format_report", "rows_as_dicts"]
 

@@ -63,7 +63,7 @@ def cmd_bench(args) -> int:
     from ..search.transform import load_transformer
     from .bench import format_report, rows_as_dicts, run_bench
     from .plot import check_plot_path, write_gain_plot
-    from .table import load_table
+    from ..arch.nb201_table import load_table
     if args.fidelity:
         return cmd_fidelity(args)
     if args.candidates is not None and args.candidates < 1:
@@ -101,7 +101,7 @@ def cmd_fidelity(args) -> int:
     from ..search.commands import _selection_batches
     from ..search.transform import load_transformer
     from .fidelity import fidelity_report, format_fidelity, make_probe, score_codes
-    from .table import load_table
+    from ..arch.nb201_table import load_table
     if args.images < 1:
         raise NatError(f"--images must be at least 1, got {args.images}")
     table = load_table(args.table, args.metric)

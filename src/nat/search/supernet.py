@@ -26,7 +26,7 @@ from ..arch.genotype import Cell, Genotype
 from ..errors import NatError
 from ..ops import NULL, build_op
 
-__all__ = ["SupernetConfig", "Supernet", "Slots", "untracked", "downsample", "to_channels_last"]
+__all__ = ["SupernetConfig", "Supernet", "build_supernet", "register_supernet", "supernet_class", "Slots", "untracked", "downsample", "to_channels_last"]
 
 Slots = tuple[torch.Tensor, tuple[int, ...]]  # a concatenation of node outputs and their slot ids
 
@@ -214,3 +214,34 @@ class Supernet(nn.Module):
         else:
             w = torch.cat([self.classifier_weight[:, s * k:(s + 1) * k] for s in slots], dim=1)
         return F.linear(pooled, w, self.classifier_bias)
+
+
+# -- which supernet each space trains (owned here, by the search layer) --------------------------
+_SUPERNETS: dict[str, type] = {}
+
+
+def register_supernet(space: str, cls: type) -> None:
+    """Train ``space``'s search with ``cls``, called as ``cls(SupernetConfig)``; a space without
+    an entry is DARTS-style and gets :class:`Supernet`."""
+    _SUPERNETS[space] = cls
+
+
+def supernet_class(space: str) -> type:
+    if space not in _SUPERNETS and space == "nb201":
+        from .supernet_nb201 import NB201Supernet  # imported here: it builds on this module
+        register_supernet("nb201", NB201Supernet)
+    return _SUPERNETS.get(space, Supernet)
+
+
+def build_supernet(cfg, num_classes: int, device: torch.device | str = "cpu") -> nn.Module:
+    """The supernet of ``cfg``'s space (a :class:`~nat.search.config.SearchConfig`): its ops plus
+    ``extra_ops``, in channels-last memory if asked."""
+    from ..arch.space import get_space
+    space = get_space(cfg.space)
+    ops = tuple(dict.fromkeys(space.ops + tuple(cfg.extra_ops)))
+    supernet = supernet_class(space.name)(
+        SupernetConfig(ops, cfg.channels, cfg.layers, space.n_intermediate, num_classes,
+                       input_size=cfg.resolution)).to(device)
+    if cfg.channels_last and hasattr(supernet, "use_channels_last"):
+        supernet.use_channels_last()
+    return supernet

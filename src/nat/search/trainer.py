@@ -9,7 +9,7 @@ trained side by side against the same supernet and the same inputs, which is how
 policy comparison (Table 3) is run under one budget.
 
 With ``reward="table:FILE.csv"`` (NAS-Bench-201 space) the reward is looked up in a benchmark
-table instead (:mod:`nat.nasbench.table`): no supernet, no data, each epoch ``theta_steps`` policy
+table instead (:mod:`nat.arch.nb201_table`): no supernet, no data, each epoch ``theta_steps`` policy
 steps (default :data:`TABLE_STEPS`) -- for studying the policy learner alone.
 
 The run folder holds ``config.yaml``, ``metrics.jsonl`` (one line per epoch), ``last.pt`` (the
@@ -44,7 +44,7 @@ from ..runtime.progress import progress
 from .config import SearchConfig
 from .reinforce import MovingAverageBaseline, leave_one_out_advantages, reinforce_loss
 from .rewards import score
-from .supernet import SupernetConfig
+from .supernet import build_supernet
 
 __all__ = ["Search", "run_search", "scoring_batches", "search_split", "save_transformer", "TRANSITIONS", "TABLE_STEPS", "describe_reward"]
 
@@ -95,18 +95,6 @@ def scoring_batches(images, labels, indices, count: int | None, mean, std, *, ba
     return [(norm(x[i:i + batch]), y[i:i + batch]) for i in range(0, len(picked), batch)]
 
 
-def build_supernet(cfg: SearchConfig, num_classes: int, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """The supernet of ``cfg``'s space: its ops plus ``extra_ops``, in channels-last memory if asked."""
-    space = get_space(cfg.space)
-    ops = tuple(dict.fromkeys(space.ops + tuple(cfg.extra_ops)))
-    supernet = space.builder("supernet")(
-        SupernetConfig(ops, cfg.channels, cfg.layers, space.n_intermediate, num_classes,
-                       input_size=cfg.resolution)).to(device)
-    if cfg.channels_last and hasattr(supernet, "use_channels_last"):
-        supernet.use_channels_last()
-    return supernet
-
-
 def _w_augment(cfg: SearchConfig, data: Dataset) -> Augment:
     """The supernet's training transform (``SearchConfig.w_augment``)."""
     if cfg.w_augment == "flip":
@@ -131,7 +119,7 @@ class Search:
         if cfg.reward != "supernet":
             if self.space.name != "nb201":
                 raise NatError(f"--reward {cfg.reward}: a benchmark table scores NAS-Bench-201 cells; use --space nb201")
-            from ..nasbench.table import load_table
+            from ..arch.nb201_table import load_table
             self.table = load_table(cfg.reward[len("table:"):], cfg.reward_metric)
         elif data is None:
             raise NatError("a search with supernet rewards needs data (--data)")

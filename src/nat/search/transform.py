@@ -34,7 +34,7 @@ from .proxies import PROXIES, Combined, synflow_of
 from .refine import refine as hill_climb
 from .rewards import SCORES, image_losses, paired_z
 from .rewards import score as score_of
-from .trainer import build_supernet
+from .supernet import build_supernet
 
 __all__ = ["Transformer", "TransformResult", "load_transformer", "pack_transformer", "transform", "changed_edges",
            "check_space", "shipped_transformer", "selection_batches"]

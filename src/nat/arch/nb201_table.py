@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arch import nb201
-from ..arch.genotype import Genotype
 from ..errors import GenotypeError, NatError
+from . import nb201
+from .genotype import Genotype
 
 __all__ = ["ARCH_COLUMNS", "BenchTable", "load_table"]
 
