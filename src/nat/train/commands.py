@@ -112,15 +112,12 @@ def _explicit_keys(args: argparse.Namespace, preset: str, presets: dict) -> set[
 
 
 def _resolve_arch(arch: str, name: str | None, backbone: str | None):
-    """``(label, genotype, backbone key or None)``: a file first, then a backbone name (its block
-    cell, built as that network), then a zoo name (a cell stack, unless ``backbone`` is given)."""
-    from ..arch.zoo import resolve
-    from ..nn.backbones import is_backbone_name, resolve_backbone
-    if not Path(arch).exists() and is_backbone_name(arch):
-        key, genotype, _ = resolve_backbone(arch)
-        return arch, genotype, backbone or key
+    """``(label, genotype, backbone key or None)`` by the one resolver of every command
+    (:func:`nat.api.resolve`): a backbone name trains as that network, a cell as a cell stack
+    unless ``backbone`` is given."""
+    from ..api import backbone_of, resolve
     label, genotype = resolve(arch, name=name)
-    return label, genotype, backbone
+    return label, genotype, backbone_of(arch, backbone)
 
 
 def _check_backbone(label: str, genotype, key: str, dataset: str, args: argparse.Namespace) -> None:
