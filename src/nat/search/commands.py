@@ -215,7 +215,7 @@ def cmd_transform(args) -> int:
 def cmd_compare(args) -> int:
     import dataclasses
 
-    from ..arch.zoo import resolve
+    from ..api import resolve
     from ..data import load_dataset
     from .compare import compare_policies, format_table
     from .trainer import scoring_batches
