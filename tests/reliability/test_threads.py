@@ -75,3 +75,9 @@ def test_transform_computes_with_the_threads_asked_for(capsys):
     torch.set_num_threads(2)
     assert main(["transform", "DARTS", "--threads", "1", "--json"]) == 0
     assert torch.get_num_threads() == 1
+
+
+def test_auto_shares_the_idle_cores_among_the_processes_torchrun_starts(monkeypatch):
+    _machine(monkeypatch, 16, 0.0)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert resolve_threads("auto") == 4

@@ -56,7 +56,10 @@ def resolve_threads(threads: int | str | None = "auto") -> int:
     if threads is None or threads == "auto":
         cores = _cores()
         busy = _busy_cores()
-        return max(1, min(cores, round(cores - busy)))
+        # torchrun starts LOCAL_WORLD_SIZE processes on this machine: they share the idle cores
+        local = os.environ.get("LOCAL_WORLD_SIZE", "1")
+        local = max(1, int(local)) if local.isdigit() else 1
+        return max(1, min(cores, round(cores - busy)) // local)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise NatError(f"--threads must be a positive number or 'auto', got {threads!r}")
     return threads
