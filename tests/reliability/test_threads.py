@@ -21,6 +21,8 @@ def restore_threads():
 
 def _machine(monkeypatch, cores: int, busy_share: float):
     """A machine of ``cores`` cores whose CPUs are ``busy_share`` busy in /proc/stat's terms."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     ticks = iter([(0, 0), (int(1000 * (1 - busy_share)), 1000)])
     monkeypatch.setattr(threads_module, "_cpu_times", lambda: next(ticks))
     monkeypatch.setattr(threads_module, "_cores", lambda: cores)
@@ -41,6 +43,7 @@ def test_auto_takes_the_idle_cores(monkeypatch, cores, busy_share, expect):
 
 
 def test_auto_falls_back_to_the_load_average_without_proc_stat(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads_module, "_cpu_times", lambda: None)
     monkeypatch.setattr(threads_module, "_cores", lambda: 4)
     monkeypatch.setattr(threads_module.os, "getloadavg", lambda: (3.2, 0.0, 0.0))
@@ -81,3 +84,9 @@ def test_auto_shares_the_idle_cores_among_the_processes_torchrun_starts(monkeypa
     _machine(monkeypatch, 16, 0.0)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     assert resolve_threads("auto") == 4
+
+
+def test_auto_respects_omp_num_threads_from_the_environment(monkeypatch):
+    _machine(monkeypatch, 16, 0.0)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert resolve_threads("auto") == 3 and resolve_threads(5) == 5  # a number given still wins

@@ -5,7 +5,8 @@ each of torch's many small ops waits for every thread, and a thread that lost it
 them all (measured on 2 cores with one other busy process: ``bench/bench_threads.py``). The
 default here, ``auto``, takes the cores that are idle when the command starts (sampled from
 ``/proc/stat`` over a fifth of a second; elsewhere the load average, which lags by a minute), at
-least one; a number sets it exactly.
+least one, shared among torchrun's local processes; an ``OMP_NUM_THREADS`` in the environment is
+taken as the user's choice. A number sets it exactly.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def _busy_cores(window_s: float = 0.2) -> float:
 def resolve_threads(threads: int | str | None = "auto") -> int:
     """``threads`` as a count: a positive int as it is; ``None`` or ``"auto"``: the idle cores."""
     if threads is None or threads == "auto":
+        omp = os.environ.get("OMP_NUM_THREADS", "")
+        if omp.isdigit() and int(omp) >= 1:  # the user (or torchrun) already chose: respect it
+            return int(omp)
         cores = _cores()
         busy = _busy_cores()
         # torchrun starts LOCAL_WORLD_SIZE processes on this machine: they share the idle cores
