@@ -17,14 +17,13 @@ that one cell, titled "cell", with only the input its space reads.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from xml.sax.saxutils import escape
 
 from .arch.genotype import Cell, Genotype
 from .arch.space import space_of
 from .errors import NatError
 from .ops import NULL
-from .runtime.atomic import write_text_atomic
+from .runtime.atomic import check_output_path, write_text_atomic
 
 __all__ = ["cell_to_dot", "genotype_to_dot", "genotype_to_svg", "write_drawing"]
 
@@ -345,12 +344,7 @@ def genotype_to_svg(genotype: Genotype, *, other: Genotype | None = None, name: 
 def write_drawing(genotype: Genotype, path: str | os.PathLike, *, other: Genotype | None = None,
                   name: str = "") -> None:
     """Write ``genotype`` as SVG or DOT, chosen by the suffix of ``path``, atomically."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise NatError(f"cannot draw to '{path}': the suffix must be {' or '.join(SUFFIXES)}")
-    if not path.parent.is_dir():
-        raise NatError(f"cannot draw to '{path}': the folder '{path.parent}' does not exist")
-    render = genotype_to_svg if suffix == ".svg" else genotype_to_dot
+    path = check_output_path(path, "draw", SUFFIXES)
+    render = genotype_to_svg if path.suffix.lower() == ".svg" else genotype_to_dot
     text = render(genotype, other=other, name=name)
     write_text_atomic(path, text)

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from .errors import NatError
+from .runtime.atomic import check_output_path
 
 __all__ = ["export", "ExportResult", "EXPORT_SUFFIXES"]
 
@@ -75,12 +76,8 @@ def export(arch: Any = None, path: str | os.PathLike = "model.pt2", *, from_run:
            backbone: str | None = None, name: str | None = None, batch: int = 2) -> ExportResult:
     """Write ``arch``'s network (or ``from_run``'s trained one) to ``path``; the format follows the
     suffix (see the module's docs). Returns what was written."""
-    path = Path(path)
+    path = check_output_path(path, "export", EXPORT_SUFFIXES)
     suffix = path.suffix.lower()
-    if suffix not in EXPORT_SUFFIXES:
-        raise NatError(f"cannot export to '{path}': the suffix must be one of {', '.join(EXPORT_SUFFIXES)}")
-    if not path.parent.is_dir():
-        raise NatError(f"cannot export to '{path}': the folder '{path.parent}' does not exist")
     if (arch is None) == (from_run is None):
         raise NatError("give an ARCH or --from RUN_DIR (one of them)")
     label, net, data, trained = _model(arch, from_run, dataset, channels, layers, backbone, name)

@@ -11,6 +11,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from ..errors import NatError
+from ..runtime.atomic import check_output_path
 from ..runtime.plot import PALETTE, nice_ticks
 
 __all__ = ["scatter_svg", "check_plot_path", "write_gain_plot"]
@@ -79,12 +80,7 @@ def scatter_svg(series: dict[str, list[tuple[float, float]]], *, title: str, xla
 
 def check_plot_path(path: str | Path) -> Path:
     """``path`` if a plot can be written there (checked before a long run, not after)."""
-    path = Path(path)
-    if path.suffix.lower() != ".svg":
-        raise NatError(f"cannot plot to '{path}': the suffix must be .svg")
-    if not path.parent.is_dir():
-        raise NatError(f"cannot plot to '{path}': the folder '{path.parent}' does not exist")
-    return path
+    return check_output_path(path, "plot", (".svg",))
 
 
 def write_gain_plot(rows, path: str | Path, *, metric: str, seed: int = 0) -> Path:

@@ -11,7 +11,9 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_text_atomic"]
+from ..errors import NatError
+
+__all__ = ["write_text_atomic", "check_output_path"]
 
 
 def _umask() -> int:
@@ -31,3 +33,15 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_output_path(path: str | os.PathLike, verb: str, suffixes: tuple[str, ...] | None = None) -> Path:
+    """``path`` if a file can be written there: its suffix among ``suffixes`` (any case) and its
+    folder existing; else the one-line error every writer gives ("cannot draw to 'x.png': ...")."""
+    path = Path(path)
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        allowed = (" or ".join(suffixes) if len(suffixes) <= 2 else "one of " + ", ".join(suffixes))
+        raise NatError(f"cannot {verb} to '{path}': the suffix must be {allowed}")
+    if not path.parent.is_dir():
+        raise NatError(f"cannot {verb} to '{path}': the folder '{path.parent}' does not exist")
+    return path

@@ -13,11 +13,9 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from xml.sax.saxutils import escape
 
-from ..errors import NatError
-from .atomic import write_text_atomic
+from .atomic import check_output_path, write_text_atomic
 
 __all__ = ["Panel", "line_panels_svg", "nice_ticks", "plot_metrics"]
 
@@ -238,9 +236,7 @@ def plot_metrics(rows: list[dict], panels: list[tuple[str, list[str]]], path: st
 
     A row lacking ``x`` or a key (e.g. a test metric logged every few epochs) adds no point.
     """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise NatError(f"cannot plot to '{path}': the folder '{path.parent}' does not exist")
+    path = check_output_path(path, "plot")
     charts = []
     for name, keys in panels:
         series = {}
