@@ -16,13 +16,8 @@ NAT_NAMES = [n for n in NAMES if n.startswith("NAT_")]
 SIZE = {"cifar10": 32, "imagenet": 224}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Small layers spend longer synchronising threads than computing, badly so on a busy machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Small layers spend longer synchronising threads than computing, badly so on a busy machine.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _small(name: str, dataset: str | None = None, **kw) -> nn.Module:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from nat.api import build_model, resolve
 from nat.cli import main
@@ -21,12 +19,7 @@ from nat.train.evaluate import network_from_checkpoint
 NB201 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("arch, size", [("DARTS", {"channels": 8, "layers": 5}), (NB201, {}),
@@ -46,16 +39,10 @@ def test_the_exported_program_computes_what_the_eager_network_computes(arch, siz
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data") / "d"
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 16), ("test", 4)):
-        for name in ("a", "b"):
-            (root / split / name).mkdir(parents=True)
-            for i in range(count):
-                Image.fromarray(rng.integers(0, 255, (32, 32, 3)).astype(np.uint8)).save(root / split / name / f"{i}.png")
+def run(tmp_path_factory, image_folder, cache):
+    root = image_folder(tmp_path_factory.mktemp("data") / "d", {"train": 16, "test": 4}, ("a", "b"))
     out = tmp_path_factory.mktemp("run") / "run"
-    cfg = TrainConfig(data=str(root), cache_dir=str(tmp_path_factory.mktemp("cache")), channels=4, layers=3, epochs=1,
+    cfg = TrainConfig(data=str(root), cache_dir=str(cache), channels=4, layers=3, epochs=1,
                       batch_size=8, device="cpu", cutout=0)
     Trainer("DARTS", resolve("DARTS")[1], cfg, out, log=None, bars=False).fit()
     return out

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
 
 from nat.arch.formats import write_genotype_file
 from nat.arch.zoo import resolve
@@ -33,35 +32,14 @@ CLASSES = ("blue", "green", "red")
 TIMING = ("images_per_s", "time")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks are hundreds of small ops: with two threads on a busy 2-core machine every op
-    waits for a core, which made these tests 50x slower at times. Results do not depend on it."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """train/<class>/ (32 PNGs per class) and test/<class>/ (10 per class): noisy images tinted by class."""
-    root = tmp_path_factory.mktemp("data") / "colours"
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 32), ("test", 10)):
-        for label, name in enumerate(CLASSES):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(count):
-                pixels = rng.integers(0, 160, (32, 32, 3))
-                pixels[..., 2 - label] += 90  # blue, green, red channel
-                Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i}.png")
-    return root
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
+def data(tmp_path_factory, image_folder) -> Path:
+    """train/<class>/ (32 PNGs per class) and test/<class>/ (10 per class): noisy images tinted by class
+    (blue, green, red channel)."""
+    return image_folder(tmp_path_factory.mktemp("data") / "colours", {"train": 32, "test": 10}, CLASSES, tinted=True)
 
 
 def tiny(data: Path, cache: Path, **changes) -> TrainConfig:
@@ -432,14 +410,8 @@ def test_existing_run_and_changed_resume_settings_are_refused(reference, capsys,
     assert code == 2 and "no last.pt" in err
 
 
-def test_image_size_option_scales_a_folder_of_other_sizes(cache, tmp_path, capsys):
-    root = tmp_path / "big"
-    rng = np.random.default_rng(1)
-    for split, count in (("train", 16), ("test", 4)):
-        for name in CLASSES[:2]:
-            (root / split / name).mkdir(parents=True)
-            for i in range(count):
-                Image.fromarray(rng.integers(0, 255, (40, 48, 3)).astype(np.uint8)).save(root / split / name / f"{i}.png")
+def test_image_size_option_scales_a_folder_of_other_sizes(cache, tmp_path, capsys, image_folder):
+    root = image_folder(tmp_path / "big", {"train": 16, "test": 4}, CLASSES[:2], seed=1, shape=(40, 48))
     argv = ["train", "DARTS", "--data", root, "--cache-dir", cache, "-C", "4", "-L", "3", "--epochs", "1",
             "--batch-size", "8"]
     code, _, err = cli(capsys, *argv, "--out", tmp_path / "refused")

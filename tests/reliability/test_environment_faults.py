@@ -14,10 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from nat.arch.zoo import resolve
 from nat.cli import main
@@ -30,30 +28,12 @@ from nat.train import TrainConfig, Trainer
 DARTS = resolve("DARTS")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("data") / "colours"
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 16), ("test", 4)):
-        for name in ("a", "b"):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(count):
-                Image.fromarray(rng.integers(0, 255, (32, 32, 3)).astype(np.uint8)).save(folder / f"{i}.png")
-    return root
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
+def data(tmp_path_factory, image_folder) -> Path:
+    return image_folder(tmp_path_factory.mktemp("data") / "colours", {"train": 16, "test": 4}, ("a", "b"))
 
 
 def tiny(data: Path, cache: Path, **changes) -> TrainConfig:

@@ -15,10 +15,8 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from nat.runtime.checkpoint import load_checkpoint
 
@@ -27,23 +25,9 @@ TIMING = ("images_per_s", "time", "time_s")
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("data") / "colours"
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 96), ("test", 6)):
-        for label, name in enumerate(("a", "b")):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(count):
-                pixels = rng.integers(0, 160, (32, 32, 3))
-                pixels[..., label] += 90
-                Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i}.png")
-    return root
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
+def data(tmp_path_factory, image_folder) -> Path:
+    return image_folder(tmp_path_factory.mktemp("data") / "colours", {"train": 96, "test": 6}, ("a", "b"),
+                        tinted=True)
 
 
 def _train_argv(data: Path, cache: Path, out: Path, *extra: str) -> list[str]:
