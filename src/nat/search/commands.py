@@ -120,28 +120,26 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_compare)
 
 
+def _requeue_resumes(args) -> bool:
+    """For --requeue: whether --out holds a search to resume (refusing one that is finished)."""
+    from pathlib import Path
+
+    from ..runtime.checkpoint import load_checkpoint
+    last = Path(args.out) / "last.pt"
+    if not last.exists():
+        return False
+    state = load_checkpoint(last)
+    done, total = state.get("epoch"), (state.get("config") or {}).get("epochs")
+    if isinstance(done, int) and isinstance(total, int) and done >= max(total, args.epochs or 0):
+        raise NatError(f"{args.out}: nothing to requeue, the search is finished ({done}/{total} epochs)")
+    return True
+
+
 def cmd_search(args) -> int:
     from ..data import load_dataset
     from ..runtime.config import load_config
     from .config import PRESETS, SearchConfig
     from .trainer import run_search
-    if args.requeue:
-        from pathlib import Path
-
-        from ..runtime.checkpoint import load_checkpoint
-        last = Path(args.out) / "last.pt"
-        if last.exists():
-            state = load_checkpoint(last)
-            done, total = state.get("epoch"), (state.get("config") or {}).get("epochs")
-            if isinstance(done, int) and isinstance(total, int) and done >= max(total, args.epochs or 0):
-                raise NatError(f"{args.out}: nothing to requeue, the search is finished ({done}/{total} epochs)")
-            args.resume = True
-            # the command is the one that started the run: its settings are the run's, not changes
-            args.preset = args.config = None
-            for name in ("space", "policy", "channels", "layers", "batch_size", "subset", "entropy",
-                         "reward_batches", "extra_ops", "seed", "reward", "metric", "theta_steps", "w_lr",
-                         "w_lr_min", "theta_lr"):
-                setattr(args, name, None)
     extra = tuple(o.strip() for o in args.extra_ops.split(",")) if args.extra_ops else None
     overrides = {"space": args.space, "policy": args.policy, "channels": args.channels, "layers": args.layers,
                  "epochs": args.epochs, "batch_size": args.batch_size, "subset": args.subset,
@@ -149,6 +147,10 @@ def cmd_search(args) -> int:
                  "seed": args.seed, "device": args.device, "reward": args.reward, "reward_metric": args.metric,
                  "theta_steps": args.theta_steps, "w_lr": args.w_lr, "w_lr_min": args.w_lr_min,
                  "theta_lr": args.theta_lr}
+    if args.requeue and _requeue_resumes(args):
+        # the command is the one that started the run: its settings are the run's, not changes
+        args.resume, args.preset, args.config = True, None, None
+        overrides = dict.fromkeys(overrides)
     if args.resume:
         asked = {k: v for k, v in overrides.items() if v is not None and k not in ("epochs", "device")}
         if args.preset or args.config:
