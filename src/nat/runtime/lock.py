@@ -102,7 +102,7 @@ class RunLock:
             raise FolderInUse(f"{self.folder}: in use by another nat process "
                               f"(PID {pid if pid is not None else holder}); wait for it to finish, stop it, "
                               f"or choose another --out") from None
-        except OSError as err:  # a file system without locks (some network mounts): say so, run unlocked
+        except OSError as err:  # a file system without locks (some network mounts): refuse rather than risk two writers
             os.close(fd)
             raise NatError(f"{self.folder}: cannot lock the {self.what} ({err.strerror or err})") from None
         previous = _holder(self.file)
