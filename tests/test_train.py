@@ -6,6 +6,7 @@ classes differ in colour, so a few steps already learn something.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -224,6 +225,38 @@ def test_ctrl_c_saves_and_exits_130_then_resumes(data, cache, tmp_path, capsys, 
 
 
 # -- DDP ------------------------------------------------------------------------------------------
+def _interrupt_mid_epoch_2(cfg: TrainConfig, out: Path) -> None:
+    hook = lambda t, e, s: t.request_stop() if (e, s) == (1, 2) else None  # noqa: E731
+    with pytest.raises(Interrupted, match="--resume"):
+        quiet(*DARTS, cfg, out, on_step=hook).fit()
+    assert load_checkpoint(out / "last.pt")["loader"] == {"epoch": 1, "step": 4}
+    quiet(*DARTS, cfg, out, resume=True).fit()
+
+
+def test_streamed_run_resumed_mid_epoch_equals_the_in_memory_run(data, cache, reference, tmp_path):
+    """Worker-decoded batches (pad-crop recipe) are the in-memory ones, so a streamed run stopped
+    mid-epoch and resumed ends with exactly the uninterrupted in-memory run's weights."""
+    out = tmp_path / "streamed"
+    _interrupt_mid_epoch_2(tiny(data, cache, loader="stream", workers=2), out)
+    got, want = weights(out), weights(reference)
+    assert all(torch.equal(got[k], want[k]) for k in want), "streamed weights differ"
+    assert untimed(load_checkpoint(out / "last.pt")["history"]) == untimed(load_checkpoint(reference / "last.pt")["history"])
+
+
+def test_imagenet_recipe_run_resumes_bit_identically(cache, tmp_path):
+    """Random-resized crops of JPEGs of mixed sizes, colour jitter and lighting, 2 workers."""
+    from test_stream import write_mixed_jpegs
+    folder = write_mixed_jpegs(tmp_path / "mixed", {"train": 32, "val": 4})
+    cfg = tiny(folder, cache, loader="auto", augment="inception", image_size=32, workers=2)
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    quiet(*DARTS, cfg, whole).fit()
+    _interrupt_mid_epoch_2(dataclasses.replace(cfg, workers=1), cut)  # the worker count changes no pixel
+    got, want = weights(cut), weights(whole)
+    assert all(torch.equal(got[k], want[k]) for k in want), "resumed weights differ"
+    summary = json.loads((whole / "summary.json").read_text())
+    assert summary["test_images"] == 12 and load_checkpoint(whole / "last.pt")["config"]["cutout"] == 0
+
+
 def test_ddp_two_processes_match_one_process(data, cache, tmp_path):
     """Two gloo processes x 24 images == one process x 48 images in two micro-batches of 24.
 

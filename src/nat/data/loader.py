@@ -25,16 +25,29 @@ import torch
 
 from ..errors import NatError
 
-__all__ = ["BatchLoader"]
+__all__ = ["BatchLoader", "epoch_shard", "batch_seed"]
 
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
-def _seed(*parts: object) -> int:
+def batch_seed(*parts: object) -> int:
     """A 63-bit seed from a tuple: distinct tuples give unrelated streams (unlike seed + epoch,
     where run 0's epoch 1 would replay run 1's epoch 0)."""
     text = ":".join(str(p) for p in parts).encode()
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") >> 1
+
+
+def epoch_shard(n: int, epoch: int, *, seed: int, shuffle: bool = True, rank: int = 0,
+                world_size: int = 1) -> torch.Tensor:
+    """Rank ``rank``'s positions among ``n`` items in ``epoch``, in visiting order: a permutation
+    drawn from ``(seed, epoch)`` alone (or the identity), cut into ``world_size`` equal contiguous
+    blocks after dropping the tail (``DistributedSampler(drop_last=True)``)."""
+    per_rank = n // world_size
+    if shuffle:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(batch_seed("order", seed, epoch)))
+    else:
+        order = torch.arange(n)
+    return order[rank * per_rank:(rank + 1) * per_rank]
 
 
 class BatchLoader:
@@ -104,13 +117,8 @@ class BatchLoader:
 
     def shard(self, epoch: int) -> torch.Tensor:
         """This rank's indices (into the stored images) for ``epoch``, in visiting order."""
-        n = len(self.images)
-        if self.shuffle:
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(
-                _seed("order", self.seed, epoch)))
-        else:
-            order = torch.arange(n)
-        return order[self.rank * self.per_rank:(self.rank + 1) * self.per_rank]
+        return epoch_shard(len(self.images), epoch, seed=self.seed, shuffle=self.shuffle, rank=self.rank,
+                           world_size=self.world_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The remaining batches of the current epoch; afterwards the loader moves to the next.
@@ -124,7 +132,7 @@ class BatchLoader:
             images, labels = self.images[index], self.labels[index]
             if self.transform is not None:
                 generator = torch.Generator().manual_seed(
-                    _seed("augment", self.seed, self.epoch, step, self.rank))
+                    batch_seed("augment", self.seed, self.epoch, step, self.rank))
                 images = self.transform(images, generator)
             self.step = step + 1
             yield images, labels

@@ -40,7 +40,8 @@ try:
 except ImportError:  # numpy 1.x
     from numpy.core.multiarray import _reconstruct
 
-__all__ = ["read_dataset", "Tree", "open_tree", "OFFICIAL_FILES"]
+__all__ = ["read_dataset", "Tree", "open_tree", "OFFICIAL_FILES", "FolderSplits", "image_folder_splits",
+           "find_image_root"]
 
 OFFICIAL_FILES = ("batches.meta", "test_batch")
 _BATCH = re.compile(r"data_batch_(\d+)")
@@ -54,7 +55,7 @@ def read_dataset(path: Path, *, image_size: int | None = None, workers: int | No
     batches = [n for n in tree.names if _BATCH.fullmatch(n.rsplit("/", 1)[-1])]
     if batches:
         return _read_official(tree, batches)
-    root = _image_root(tree)
+    root = find_image_root(tree)
     if root is not None:
         return _read_image_folders(tree, root, image_size=image_size, workers=workers,
                                    progress=progress)
@@ -210,7 +211,7 @@ def _is_image(name: str) -> bool:
     return name[name.rfind("."):].lower() in IMAGE_SUFFIXES
 
 
-def _image_root(tree: Tree) -> PurePosixPath | None:
+def find_image_root(tree: Tree) -> PurePosixPath | None:
     """The folder holding ``train/``: the shallowest one with images in ``train/<class>/``."""
     roots: set[tuple[str, ...]] = set()
     for name in filter(_is_image, tree.names):  # string ops: PurePosixPath is slow for 1e5 names
@@ -238,8 +239,30 @@ def _class_images(tree: Tree, split: PurePosixPath) -> dict[str, list[str]]:
     return by_class
 
 
-def _read_image_folders(tree: Tree, root: PurePosixPath, *, image_size: int | None,
-                        workers: int | None, progress: bool) -> Dataset:
+@dataclass(frozen=True)
+class FolderSplits:
+    """The two splits of an image-folder data set, as names in a :class:`Tree`.
+
+    ``train`` and ``test`` list ``(name, label)`` pairs ordered by class, then name; labels index
+    the sorted ``classes``. ``test_split`` is the folder the test images came from (``test`` or
+    ``val``).
+    """
+
+    tree: Tree
+    root: PurePosixPath
+    classes: tuple[str, ...]
+    train: tuple[tuple[str, int], ...]
+    test: tuple[tuple[str, int], ...]
+    test_split: str
+
+
+def image_folder_splits(tree: Tree, root: PurePosixPath | None = None) -> FolderSplits:
+    """List ``train/<class>/`` and ``test/<class>/`` (or ``val/``) under ``root`` (found if not
+    given); classes that differ between the splits are refused, naming them."""
+    if root is None:
+        root = find_image_root(tree)
+        if root is None:
+            raise NatError(f"{tree.origin}: no image folders train/<class>/ inside")
     train = _class_images(tree, root / "train")
     for split_name in _TEST_SPLITS:
         test = _class_images(tree, root / split_name)
@@ -255,10 +278,21 @@ def _read_image_folders(tree: Tree, root: PurePosixPath, *, image_size: int | No
                        f"{split_name}/: only in train: {only_train}; only in {split_name}: "
                        f"{only_test}")
     classes = sorted(train)
+
+    def pairs(by_class: dict[str, list[str]]) -> tuple[tuple[str, int], ...]:
+        return tuple((n, label) for label, c in enumerate(classes) for n in sorted(by_class[c]))
+
+    return FolderSplits(tree, root, tuple(classes), pairs(train), pairs(test), split_name)
+
+
+def _read_image_folders(tree: Tree, root: PurePosixPath, *, image_size: int | None,
+                        workers: int | None, progress: bool) -> Dataset:
+    splits = image_folder_splits(tree, root)
+    split_name, classes = splits.test_split, splits.classes
     arrays = []
-    for by_class in (train, test):
-        names = [n for c in classes for n in sorted(by_class[c])]
-        labels = np.repeat(np.arange(len(classes)), [len(by_class[c]) for c in classes])
+    for split in (splits.train, splits.test):
+        names = [n for n, _ in split]
+        labels = np.array([label for _, label in split], dtype=np.int64)
         images = decode_images([tree.read(n) for n in names], [tree.where(n) for n in names],
                                image_size=image_size, workers=workers, progress=progress)
         arrays += [images, labels]

@@ -44,6 +44,19 @@ _OPTIONS = [
     (("--test-subset",), int, "test on the first N test images of a seeded shuffle"),
     (("--image-size",), int, "scale and centre-crop images to this square side when decoding (for folders of "
                              "images of mixed sizes, e.g. ImageNet; CIFAR-10 needs none)"),
+    (("--loader",), str, "memory (decode once, batches on the device), stream (worker processes decode each "
+                         "file of an image folder), or auto (default: stream when the decoded images would not "
+                         "fit in half the free memory, at most 8 GiB, or the inception recipe needs the files)"),
+    (("--workers",), int, "stream: decoding processes per training process (default: cores / local processes "
+                          "- 1; see bench/bench_stream.py)"),
+    (("--bad-images",), str, "stream: at an unreadable or undecodable file, 'stop' naming it (default) or "
+                             "'skip' it and count"),
+    (("--augment",), str, "pad-crop (CIFAR: pad, crop, flip, cutout) or inception (random-resized crop, flip, "
+                          "colour jitter, lighting; tests on a resize + centre crop); the imagenet preset's"),
+    (("--jitter",), float, "inception: brightness, contrast and saturation jitter (default 0.4, DARTS ImageNet)"),
+    (("--hue",), float, "inception: hue jitter in turns of the colour wheel (default 0.2)"),
+    (("--lighting",), float, "inception: std of AlexNet's PCA lighting noise, 0 disables (default 0.1)"),
+    (("--crop-scale",), float, "inception: smallest crop as a fraction of the image's area (default 0.08)"),
     (("--seed",), int, "random seed (with --seeds K: the first of K consecutive seeds)"),
     (("--device",), str, "auto (default: CUDA if present), cpu, cuda, cuda:1, ..."),
     (("--threads",), int, "CPU threads for torch (default: auto, the cores idle when the run starts; "

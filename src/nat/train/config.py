@@ -54,10 +54,20 @@ class TrainConfig:
     label_smoothing: float = 0.0      # of the training loss (0.1 on ImageNet); test loss is plain cross-entropy
     aux_weight: float = 0.4           # weight of the auxiliary head's loss; 0 builds no head (cell stacks only)
     drop_path: float = 0.2            # final drop-path probability, ramped from 0 over the epochs (cell stacks only)
+    loader: str = "auto"              # memory (decode once, batches on the device), stream (worker processes
+                                      # decode each file), auto: stream folders too big for memory or for the recipe
+    workers: int | None = None        # stream: decoding processes per training process; None: cores / local ranks - 1
+    bad_images: str = "stop"          # stream: at an unreadable file, stop naming it, or skip it and count
     # -- augmentation
-    crop_padding: int = 4             # random crop after zero-padding this many pixels; 0 disables
+    augment: str = "pad-crop"         # pad-crop (CIFAR: pad, crop, flip, cutout) or inception (ImageNet:
+                                      # random-resized crop, flip, colour jitter, lighting; eval resize + centre crop)
+    crop_padding: int = 4             # pad-crop: random crop after zero-padding this many pixels; 0 disables
     flip: bool = True                 # random horizontal flips
     cutout: int | None = None         # cutout square side; None: 16 for NAS cells on CIFAR-10, else 0 (resolve_cutout)
+    jitter: float = 0.4               # inception: brightness, contrast and saturation jitter (DARTS ImageNet: 0.4)
+    hue: float = 0.2                  # inception: hue jitter in turns of the colour wheel (DARTS ImageNet: 0.2)
+    lighting: float = 0.1             # inception: std of AlexNet's PCA lighting noise; 0 disables
+    crop_scale: float = 0.08          # inception: smallest crop area as a fraction of the image
     # -- execution
     seed: int = 0                     # initial weights, batch order, augmentation and drop path
     device: str = "auto"              # auto: CUDA when present, else CPU
@@ -71,6 +81,16 @@ class TrainConfig:
             if not ok:
                 raise ValueError(what)
         need(self.dataset in ("cifar10", "imagenet"), f"dataset must be cifar10 or imagenet, got {self.dataset!r}")
+        need(self.loader in ("auto", "memory", "stream"), f"loader must be auto, memory or stream, got {self.loader!r}")
+        need(self.bad_images in ("stop", "skip"), f"bad_images must be stop or skip, got {self.bad_images!r}")
+        need(self.augment in ("pad-crop", "inception"), f"augment must be pad-crop or inception, got {self.augment!r}")
+        need(self.workers is None or self.workers >= 0, f"workers must be 0 or more, got {self.workers}")
+        need(0 < self.crop_scale <= 1, f"crop_scale must lie in (0, 1], got {self.crop_scale}")
+        for name in ("jitter", "hue", "lighting"):
+            need(getattr(self, name) >= 0, f"{name} must not be negative, got {getattr(self, name)}")
+        need(self.hue <= 0.5, f"hue must be at most 0.5 (half a turn), got {self.hue}")
+        need(self.augment != "inception" or self.image_size is not None,
+             "augment inception needs image_size (the crop's side, 224 for ImageNet)")
         need(self.schedule in ("cosine", "step"), f"schedule must be cosine or step, got {self.schedule!r}")
         need(self.channels >= 2 and self.channels % 2 == 0, f"channels must be even and >= 2, got {self.channels}")
         need(self.layers >= 3, f"layers must be at least 3 (two reduction cells), got {self.layers}")
@@ -102,11 +122,12 @@ class TrainConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's CIFAR-10 recipe: the defaults.
     "paper": {},
-    # The paper's ImageNet recipe; images decoded at 224 (random crop over 28-pixel padding, the
-    # CIFAR proportion, stands in for RandomResizedCrop, which the data layer does not have).
+    # The paper's ImageNet recipe, with DARTS's ImageNet augmentation: random-resized 224 crops,
+    # flips, colour jitter (+ PCA lighting), evaluation on the central 224 of a 256 resize; the
+    # files are streamed by worker processes (nat.data.stream).
     "imagenet": {"dataset": "imagenet", "channels": 48, "layers": 14, "batch_size": 128, "lr": 0.1,
                  "weight_decay": 3e-5, "epochs": 250, "label_smoothing": 0.1, "aux_weight": 0.4,
-                 "drop_path": 0.2, "schedule": "step", "lr_decay": 0.97, "image_size": 224, "crop_padding": 28},
+                 "drop_path": 0.2, "schedule": "step", "lr_decay": 0.97, "image_size": 224, "augment": "inception"},
     # A smoke test: seconds on a CPU, accuracy meaningless.
     "tiny": {"channels": 8, "layers": 5, "width_mult": 0.5, "subset": 1000, "test_subset": 1000, "epochs": 2,
              "batch_size": 64},
@@ -131,15 +152,16 @@ def is_nas_cell(genotype: Genotype) -> bool:
 
 def resolve_cutout(cfg: TrainConfig, genotype: Genotype) -> TrainConfig:
     """``cfg`` with an explicit cutout size: ``None`` becomes 16 for a stack of NAS cells on
-    CIFAR-10, and 0 for a hand-crafted backbone network, a stack of hand-crafted blocks, or ImageNet."""
+    CIFAR-10, and 0 for a hand-crafted backbone network, a stack of hand-crafted blocks, ImageNet, or
+    the inception augmentation (which has no cutout)."""
     if cfg.cutout is not None:
         return cfg
     nas = cfg.backbone is None and is_nas_cell(genotype)
-    return dataclasses.replace(cfg, cutout=16 if cfg.dataset == "cifar10" and nas else 0)
+    return dataclasses.replace(cfg, cutout=16 if cfg.dataset == "cifar10" and nas and cfg.augment == "pad-crop" else 0)
 
 
 #: Settings a resumed run may change: where things are and how they run, not what is computed.
-RESUME_CHANGEABLE = ("data", "cache_dir", "device", "threads", "log_every")
+RESUME_CHANGEABLE = ("data", "cache_dir", "device", "threads", "log_every", "workers", "bad_images")
 
 
 def merge_for_resume(saved: Mapping[str, Any], requested: TrainConfig, explicit: set[str], where: str) -> TrainConfig:

@@ -151,21 +151,20 @@ def evaluate_checkpoint(path: str | os.PathLike, *, data: str | None = None, bes
     ``data`` defaults to the data the run was trained on; images are normalised with the training
     set's statistics stored in the checkpoint, whatever data is given.
     """
-    from ..data import Augment, BatchLoader, load_dataset
+    from .inputs import open_training_data, test_loader
     file = find_checkpoint(path, best=best)
     state = load_checkpoint(file)
     label, net, cfg = network_from_checkpoint(state, str(file))
     dev = resolve_device(device or "auto")
     data = locate_training_data(state, data, str(file))
-    dataset = load_dataset(data, cache_dir=cache_dir or cfg.cache_dir, image_size=cfg.image_size,
-                           progress=progress)
+    dataset = open_training_data(cfg, data=data, cache_dir=cache_dir, progress=progress)
     if list(dataset.classes) != list(state["classes"]):
         raise NatError(f"{file}: the network was trained on classes {', '.join(state['classes'])}; "
                        f"{data} has {', '.join(dataset.classes)}")
     layout = memory_format_for(dev, cfg.channels_last, cfg.dataset)
     net = net.to(dev, memory_format=layout)
-    batches = BatchLoader(dataset.test_images, dataset.test_labels, batch_size or cfg.batch_size,
-                          transform=Augment.for_eval(state["mean"], state["std"]), device=dev, shuffle=False)
+    batches = test_loader(dataset, cfg, batch_size or cfg.batch_size, indices=None, device=dev,
+                          mean=state["mean"], std=state["std"])
     result = evaluate(net, batches, amp=cfg.amp, memory_format=layout)
     out = {"arch": label, "checkpoint": str(file), "epoch": state["epoch"], "epochs": cfg.epochs,
            "test_top1": result["top1"], "test_loss": result["loss"], "images": result["images"]}

@@ -188,34 +188,31 @@ class Trainer:
                            + ", ".join(f"{k}: {saved.get(k)!r} vs {now[k]!r}" for k in differ) + ")")
 
     def _load_data(self) -> None:
-        from ..data import Augment, BatchLoader, load_dataset, subset_indices
+        from ..data import subset_indices
+        from .inputs import open_training_data, test_loader, train_loader
         cfg, dist = self.cfg, self.dist
         if not dist.is_main:  # rank 0 decodes and fills the cache; the others then read it
             dist.barrier()
-        data = load_dataset(cfg.data, cache_dir=cfg.cache_dir, image_size=cfg.image_size, progress=self.bars)
+        data = open_training_data(cfg, progress=self.bars)
         if dist.is_main:
             dist.barrier()
         size = DATASETS[cfg.dataset]["input_size"]
-        h, w, _ = data.image_shape
+        h, w = data.image_size
         if (h, w) != (size, size):
             raise NatError(f"{cfg.data}: images are {h}x{w}; the {cfg.dataset} network takes {size}x{size} "
                            f"(--image-size {size} scales them when decoding)")
-        n_train = len(data.train_images)
-        train = subset_indices(n_train, cfg.subset, seed=cfg.subset_seed) if cfg.subset else None
-        self.train_images = cfg.subset or n_train
+        train = subset_indices(data.n_train, cfg.subset, seed=cfg.subset_seed) if cfg.subset else None
+        self.train_images = cfg.subset or data.n_train
         if self.train_images // dist.world_size < self.batch:
             raise NatError(f"{self.train_images} training images give each of {dist.world_size} process(es) "
                            f"fewer than one batch of {self.batch}")
         # drop_last: a last batch of one image would break BatchNorm in the auxiliary head, and
         # equal batches keep DDP ranks in step; each epoch drops different images.
-        self.train_loader = BatchLoader(
-            data.train_images, data.train_labels, self.batch, indices=train, device=self.device, drop_last=True,
-            transform=Augment(data.mean, data.std, crop_padding=cfg.crop_padding, flip=cfg.flip, cutout=cfg.cutout),
-            seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
-        test = test_indices(len(data.test_images), cfg.test_subset, cfg.subset_seed, dist.rank, dist.world_size)
-        self.test_images = cfg.test_subset or len(data.test_images)
-        self.test_loader = BatchLoader(data.test_images, data.test_labels, self.batch, indices=test, device=self.device,
-                                       shuffle=False, transform=Augment.for_eval(data.mean, data.std))
+        self.train_loader = train_loader(data, cfg, self.batch, indices=train, device=self.device, rank=dist.rank,
+                                         world_size=dist.world_size)
+        test = test_indices(data.n_test, cfg.test_subset, cfg.subset_seed, dist.rank, dist.world_size)
+        self.test_images = cfg.test_subset or data.n_test
+        self.test_loader = test_loader(data, cfg, self.batch, indices=test, device=self.device)
         self.data = data
 
     def _restore(self, state: dict) -> None:
@@ -280,7 +277,9 @@ class Trainer:
         self.run.write_config(config_to_dict(cfg))
         self.log(f"{self.arch} ({self._network()}): {self.cost.params / 1e6:.3f}M params, "
                  f"{self.cost.madds / 1e6:.1f}M MAdds; "
-                 f"{self.train_images} train / {self.test_images} test images; batch {cfg.batch_size} "
+                 f"{self.train_images} train / {self.test_images} test images "
+                 + (f"(streamed, {self.train_loader.workers} workers); " if self.data.streamed else "(in memory); ")
+                 + f"batch {cfg.batch_size} "
                  f"({d.world_size} x {self.batch}) on {self.device}; cutout {cfg.cutout}; "
                  + self._start_point()
                  + f" -> {self.run.path}")
