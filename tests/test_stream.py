@@ -322,3 +322,7 @@ def test_bad_loader_settings_are_refused(mixed):
         StreamLoader(*common, geometry=Geometry("fit"), workers=-1)
     with pytest.raises(ValueError, match="needs a positive size"):
         Geometry("inception")
+
+
+def test_the_colour_transform_gives_the_same_batches_in_the_workers_or_after_them(mixed):
+    assert same(run(mixed, workers=2, transform_in_workers=True), run(mixed, workers=0, transform_in_workers=False))

@@ -257,7 +257,8 @@ def test_imagenet_recipe_run_resumes_bit_identically(cache, tmp_path):
     assert summary["test_images"] == 12 and load_checkpoint(whole / "last.pt")["config"]["cutout"] == 0
 
 
-def test_ddp_two_processes_match_one_process(data, cache, tmp_path):
+@pytest.mark.parametrize("loader", ["memory", "stream"])
+def test_ddp_two_processes_match_one_process(data, cache, tmp_path, loader):
     """Two gloo processes x 24 images == one process x 48 images in two micro-batches of 24.
 
     BatchNorm normalises over each process's share of the batch (no SyncBatchNorm on CPU), so the
@@ -265,7 +266,9 @@ def test_ddp_two_processes_match_one_process(data, cache, tmp_path):
     Each step uses the whole training set (96 = 2 steps x 48 on both sides, and each rank's half of an
     epoch's permutation is exactly what the single process's micro-batch holds when the batch is the
     whole set), so both see the same images. Augmentation and drop path draw per rank, so they are
-    off here; what remains is the order of floating-point sums in the gradient all-reduce.
+    off here; what remains is the order of floating-point sums in the gradient all-reduce. With
+    ``stream`` the two ranks decode their shards in worker processes and still match the
+    single in-memory process.
     """
     common = ["--data", data, "--cache-dir", cache, "-C", 4, "-L", 3, "--epochs", 2, "--batch-size", 96,
               "--subset", 96, "--cutout", 0, "--drop-path", 0, "--device", "cpu"]
@@ -274,7 +277,8 @@ def test_ddp_two_processes_match_one_process(data, cache, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                           "-m", "nat", "train", "DARTS", "--out", tmp_path / "ddp", "--config", settings,
-                          *map(str, common)], env=env, capture_output=True, text=True, timeout=150)
+                          "--loader", loader, "--workers", "1", *map(str, common)], env=env, capture_output=True,
+                         text=True, timeout=150)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert ddp.stdout.count("DARTS epoch 1/2") == 1  # rank 0 alone logs
     one = subprocess.run([sys.executable, "-m", "nat", "train", "DARTS", "--out", tmp_path / "one", "--config",
@@ -419,6 +423,12 @@ def test_memory_format_rule():
     (["--image-size", "0"], "image_size must be a positive number or null"),
     (["--seeds", "0"], "--seeds must be at least 1"),
     (["--data", "{missing}"], "no such file or folder"),
+    (["--loader", "disk"], "loader must be auto, memory or stream, got 'disk'"),
+    (["--bad-images", "ignore"], "bad_images must be stop or skip"),
+    (["--augment", "inception"], "augment inception needs image_size"),
+    (["--augment", "inception", "--image-size", "32", "--loader", "memory"], "crops the full-size files"),
+    (["--workers", "-1"], "workers must be 0 or more"),
+    (["--augment", "inception", "--image-size", "32", "--hue", "0.7"], "hue must be at most 0.5"),
 ])
 def test_user_errors_are_one_line_exit_2(data, cache, tmp_path, capsys, argv, message):
     bad = tmp_path / "bad.yaml"

@@ -97,7 +97,7 @@ def open_source(spec: str | os.PathLike, *, mode: str = "auto", image_size: int 
                            f"the in-memory loader does not keep; stream them from an image folder")
         return load_dataset(spec, cache_dir=cache_dir, image_size=image_size, progress=progress)
     if not folder:
-        what = "an archive" if path.is_file() else "not an image folder"
+        what = "an archive" if path.is_file() else "not an image folder" if path.exists() else "no such folder"
         raise NatError(f"{spec}: {what}; streaming needs a folder of train/<class>/ and val/<class>/ images"
                        + (" (extract the archive)" if path.is_file() else ""))
     listing = list_image_folder(path)

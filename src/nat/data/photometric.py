@@ -139,7 +139,9 @@ class ColourAugment:
     lighting: float = 0.1
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        x = images.permute(0, 3, 1, 2).float().div_(255)
+        # contiguous: a permuted NHWC batch is channels-last in memory, which torch 2.13's CPU
+        # convolutions can crash on at ImageNet sizes (nat train picks the format itself).
+        x = images.permute(0, 3, 1, 2).contiguous().float().div_(255)
         if max(self.brightness, self.contrast, self.saturation, self.hue) > 0:
             x = color_jitter(x, generator, self.brightness, self.contrast, self.saturation, self.hue)
         x = lighting(x, self.lighting, generator)

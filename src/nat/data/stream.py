@@ -236,6 +236,7 @@ class _Plan:
     shuffle: bool
     rank: int
     world_size: int
+    transform: Transform | None = None  # applied in the worker (CPU training), else on the device
 
 
 class _Batches(torch.utils.data.Dataset):
@@ -280,6 +281,9 @@ class _Batches(torch.utils.data.Dataset):
             labels.append(int(p.labels[index]))
         if images:
             batch = torch.from_numpy(np.stack(images))
+            if p.transform is not None:
+                batch = p.transform(batch, torch.Generator().manual_seed(
+                    batch_seed("augment", p.seed, epoch, step, p.rank)))
         else:
             batch = torch.zeros((0, 0, 0, 3), dtype=torch.uint8)
         return {"images": batch, "labels": torch.tensor(labels, dtype=torch.int64), "bad": bad}
@@ -319,13 +323,18 @@ class StreamLoader:
         bad_images: ``"stop"`` at the first unreadable file, or ``"skip"`` it and count it
             (:attr:`skipped`, :attr:`first_skipped`).
         timeout: seconds to wait for one batch before giving up (0: forever).
+        transform_in_workers: apply ``transform`` in the workers rather than on ``device``; default:
+            when ``device`` is the CPU, where the main process would otherwise spend as long on
+            colour jitter as the training step itself (``bench/bench_stream.py``). The batches are
+            the same either way: the transform draws from the same per-batch seed.
     """
 
     def __init__(self, root: str | os.PathLike, files: Sequence[str], labels: np.ndarray, batch_size: int, *,
                  geometry: Geometry, transform: Transform | None = None, indices: np.ndarray | None = None,
                  device: str | torch.device = "cpu", shuffle: bool = True, drop_last: bool = False, seed: int = 0,
                  rank: int = 0, world_size: int = 1, epoch: int = 0, step: int = 0, workers: int | None = None,
-                 prefetch: int = 2, bad_images: str = "stop", timeout: float = 600.0) -> None:
+                 prefetch: int = 2, bad_images: str = "stop", timeout: float = 600.0,
+                 transform_in_workers: bool | None = None) -> None:
         if len(files) != len(labels):
             raise NatError(f"{len(files)} files but {len(labels)} labels")
         if batch_size < 1:
@@ -340,10 +349,12 @@ class StreamLoader:
         self.per_rank = len(chosen) // world_size
         if self.per_rank == 0:
             raise NatError(f"{len(chosen)} images cannot be shared among {world_size} ranks")
-        self.plan = _Plan(str(root), tuple(files), np.asarray(labels, dtype=np.int64), chosen, batch_size,
-                          geometry, seed, shuffle, rank, world_size)
         self.device = torch.device(device)
-        self.batch_size, self.transform, self.drop_last = batch_size, transform, drop_last
+        in_workers = self.device.type == "cpu" if transform_in_workers is None else transform_in_workers
+        self.plan = _Plan(str(root), tuple(files), np.asarray(labels, dtype=np.int64), chosen, batch_size,
+                          geometry, seed, shuffle, rank, world_size, transform if in_workers else None)
+        self.transform = None if in_workers else transform
+        self.batch_size, self.drop_last = batch_size, drop_last
         self.seed, self.rank, self.world_size, self.shuffle = seed, rank, world_size, shuffle
         self.workers = default_workers() if workers is None else workers
         self.prefetch, self.bad_images, self.timeout = prefetch, bad_images, timeout
