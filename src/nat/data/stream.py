@@ -227,7 +227,10 @@ class _Plan:
     """Everything a worker needs to produce batch (epoch, step); picklable and small."""
 
     root: str
-    files: tuple[str, ...]
+    # Fixed-width bytes in one numpy buffer, not a tuple of str: a forked worker that reads a
+    # Python object writes its reference count, copying the page, so over an epoch every worker
+    # would end up with its own copy of 1.28 M strings (PyTorch issue 13246).
+    files: np.ndarray
     labels: np.ndarray
     indices: np.ndarray  # which files this loader uses
     batch_size: int
@@ -264,7 +267,7 @@ class _Batches(torch.utils.data.Dataset):
         generator = torch.Generator().manual_seed(batch_seed("crop", p.seed, epoch, step, p.rank))
         images, labels, bad = [], [], []
         for index in chosen:
-            path = os.path.join(p.root, p.files[index])
+            path = os.path.join(p.root, p.files[index].decode())
             try:
                 with open(path, "rb") as handle:
                     blob = handle.read()
@@ -351,7 +354,7 @@ class StreamLoader:
             raise NatError(f"{len(chosen)} images cannot be shared among {world_size} ranks")
         self.device = torch.device(device)
         in_workers = self.device.type == "cpu" if transform_in_workers is None else transform_in_workers
-        self.plan = _Plan(str(root), tuple(files), np.asarray(labels, dtype=np.int64), chosen, batch_size,
+        self.plan = _Plan(str(root), np.array([f.encode() for f in files]), np.asarray(labels, dtype=np.int64), chosen, batch_size,
                           geometry, seed, shuffle, rank, world_size, transform if in_workers else None)
         self.transform = None if in_workers else transform
         self.batch_size, self.drop_last = batch_size, drop_last
