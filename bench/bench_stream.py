@@ -79,26 +79,30 @@ def per_worker(source, count: int) -> dict:
     return out
 
 
-def fed_vs_fixed(source, workers: list[int], steps: int, rounds: int, batch: int, channels: int, layers: int) -> dict:
+def fed_vs_fixed(source, workers: list[int], steps: int, rounds: int, batch: int, channels: int, layers: int,
+                 device: str = "cpu") -> dict:
     import torch
 
     from nat.api import build_model
     from nat.data import ColourAugment, Geometry, StreamLoader
     torch.manual_seed(0)
-    net = build_model("DARTS", dataset="imagenet", channels=channels, layers=layers)
+    net = build_model("DARTS", dataset="imagenet", channels=channels, layers=layers).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
     net.train()
 
     def step(x, y):
-        out = net(x)
+        with torch.autocast("cuda", torch.bfloat16, enabled=device.startswith("cuda")):
+            out = net(x)
         logits = out[0] if isinstance(out, tuple) else out
         torch.nn.functional.cross_entropy(logits, y).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
 
     colour = ColourAugment(source.mean, source.std)
-    fixed_x = colour(torch.randint(0, 256, (batch, 224, 224, 3), dtype=torch.uint8), torch.Generator())
-    fixed_y = torch.randint(0, 4, (batch,))
+    fixed_x = colour(torch.randint(0, 256, (batch, 224, 224, 3), dtype=torch.uint8), torch.Generator()).to(device)
+    fixed_y = torch.randint(0, 4, (batch,)).to(device)
     step(fixed_x, fixed_y)  # warm-up
     times = {"fixed": []} | {k: [] for k in workers}
     epoch = 0
@@ -109,7 +113,8 @@ def fed_vs_fixed(source, workers: list[int], steps: int, rounds: int, batch: int
         times["fixed"].append((time.perf_counter() - start) / steps)
         for k in workers:
             loader = StreamLoader(source.root, source.train_files, source.train_labels, batch, workers=k,
-                                  geometry=Geometry("inception", 224), transform=colour, drop_last=True, epoch=epoch)
+                                  geometry=Geometry("inception", 224), transform=colour, drop_last=True, epoch=epoch,
+                                  device=device)
             epoch += 1
             it = iter(loader)
             x, y = next(it)  # worker start-up and the first batch are not steady state
@@ -140,6 +145,7 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=8)
     ap.add_argument("--layers", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the training step")
+    ap.add_argument("--device", default="cpu", help="where the step runs (cuda: colours on the GPU, pinned memory)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     import torch
@@ -156,7 +162,8 @@ def main() -> None:
         source = open_image_folder(folder, image_size=224, stats_images=100)
         rates = per_worker(source, min(200, len(source.train_files)))
         workers = [int(k) for k in args.workers.split(",")]
-        fed = fed_vs_fixed(source, workers, args.steps, args.rounds, args.batch, args.channels, args.layers)
+        fed = fed_vs_fixed(source, workers, args.steps, args.rounds, args.batch, args.channels, args.layers,
+                           args.device)
     # On a CPU run the workers do the colour transform too (StreamLoader's transform_in_workers).
     worker_rate = 1 / (1 / rates["train crop, draft"] + 1 / rates["colour jitter + lighting (main process)"])
     rates["one CPU worker in all (crop + colour)"] = worker_rate
@@ -165,7 +172,7 @@ def main() -> None:
     for name, rate in rates.items():
         print(f"| {name} | {rate:.0f} |")
     print(f"\ntraining step (DARTS imagenet layout C={args.channels} L={args.layers}, batch {args.batch}, "
-          f"{args.threads} thread(s)): {fed['fixed_step_s']:.3f} s = {fed['fixed_images_per_s']:.0f} images/s "
+          f"{args.device}, {args.threads} thread(s)): {fed['fixed_step_s']:.3f} s = {fed['fixed_images_per_s']:.0f} images/s "
           f"on a fixed batch; workers needed: {need}\n")
     print("| workers | fed step (s) | images/s fed / fixed |\n|---:|---:|---:|")
     for k, row in fed["fed"].items():

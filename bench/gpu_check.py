@@ -15,7 +15,9 @@ minute or two, to test the script itself):
 3. smoke: `nat train` and `nat search` for one short epoch with bf16 autocast and channels-last;
 4. throughput of DARTS and NAT_DARTS at C=36, L=20, batch 96 (training steps, img/s) and the
    600-epoch recipe's projected hours;
-5. the search at the paper's settings (C=20, 8 cells, the full 40/60 split): seconds per epoch
+5. the streaming ImageNet pipeline (`bench/bench_stream.py`): NAT's ImageNet network (C=48, 14
+   cells, batch 128, bf16) fed by 4, 8 and 12 workers against a fixed batch;
+6. the search at the paper's settings (C=20, 8 cells, the full 40/60 split): seconds per epoch
    and the projected 100-epoch time, then as many epochs as the remaining cap allows, each
    checkpointed (``--resume``), the run's small files copied to ``$OUT``.
 
@@ -155,6 +157,20 @@ def main() -> None:
             hours = 600 * 50_000 / rate / 3600
             check.summary[f"throughput_{arch}"] = {"img_per_s": rate, "projected_600_epochs_h": hours}
             check.note(f"  {arch}", f"{rate:,.0f} img/s, 600 epochs in {hours:.1f} h (goal <= 4 h)")
+
+    # The streaming ImageNet pipeline (issue 10) feeding a GPU step: workers decode and crop,
+    # colours run on the GPU, batches arrive through pinned memory.
+    stream = ["--images", "64", "--workers", "1", "--steps", "1", "--rounds", "1"] if tiny else \
+        ["--images", "1200", "--workers", "4,8,12", "--steps", "8", "--rounds", "2", "--channels", "48",
+         "--layers", "14", "--batch", "128", "--threads", "4"]
+    ok, text = check.run("streamed ImageNet-layout batches", [
+        py, str(ROOT / "bench" / "bench_stream.py"), *stream, "--device", device,
+        "--json", str(out / "stream.json")], 150)
+    if ok and (out / "stream.json").exists():
+        fed = json.loads((out / "stream.json").read_text())
+        check.summary["stream"] = fed
+        check.note("  stream", ", ".join(f"{k} workers {v['ratio']:.2f}" for k, v in fed["fed"].items())
+                   + f" of the fixed-batch step (goal >= 0.95); {fed['fixed_images_per_s']:.0f} img/s fixed")
 
     # The search at the paper's settings, in one process under what is left of the cap: it
     # checkpoints every epoch (a kill loses at most the epoch under way), and its metrics.jsonl
