@@ -462,3 +462,18 @@ def test_image_size_option_scales_a_folder_of_other_sizes(cache, tmp_path, capsy
     code, _, err = cli(capsys, *argv, "--out", tmp_path / "run", "--image-size", "32")
     assert code == 0, err
     assert load_checkpoint(tmp_path / "run" / "last.pt")["config"]["image_size"] == 32
+
+
+def test_a_corrupt_file_stops_a_streamed_run_with_its_name_or_is_skipped_and_reported(cache, tmp_path, capsys):
+    from test_stream import write_mixed_jpegs
+    folder = write_mixed_jpegs(tmp_path / "mixed", {"train": 8, "val": 2})
+    victim = folder / "train" / "bee" / "3.jpg"
+    victim.write_bytes(victim.read_bytes()[:150])  # truncated mid-file
+    common = ["train", "DARTS", "-C", 4, "-L", 3, "--epochs", 1, "--batch-size", 8, "--data", folder, "--cache-dir",
+              cache, "--augment", "inception", "--image-size", 32, "--workers", 1, "--device", "cpu"]
+    code, out, err = cli(capsys, *common, "--out", tmp_path / "stop")
+    assert code == 2 and err.count("\n") == 1 and "train/bee/3.jpg: " in err and "Traceback" not in err
+    code, out, err = cli(capsys, *common, "--out", tmp_path / "skip", "--bad-images", "skip")
+    assert code == 0 and "1 unreadable file(s) skipped" in out and "bee/3.jpg" in out
+    (row,) = [json.loads(line) for line in (tmp_path / "skip" / "metrics.jsonl").read_text().splitlines()]
+    assert row["skipped_images"] == 1

@@ -372,6 +372,9 @@ class Trainer:
                "lr": lr, "drop_path": getattr(self.net, "drop_path_prob", 0.0),
                "images_per_s": total[2].item() * d.world_size / max(train_time, 1e-9),
                "time": train_time + time.perf_counter() - start}
+        skipped = self._skipped_images()
+        if skipped:
+            row["skipped_images"] = skipped
         self.epoch, self.partial = e + 1, None
         self.history.append(row)
         improved = row["test_top1"] > self.best["test_top1"]
@@ -384,10 +387,21 @@ class Trainer:
         self.log(f"{self.arch} epoch {e + 1}/{cfg.epochs}  train loss {row['train_loss']:.4f} "
                  f"top-1 {row['train_top1']:.2f}%  test loss {row['test_loss']:.4f} top-1 {row['test_top1']:.2f}%  "
                  f"lr {lr:.3g}  {row['images_per_s']:.1f} img/s  {row['time']:.1f}s")
+        if skipped:
+            first = self.train_loader.first_skipped or self.test_loader.first_skipped
+            self.log(f"{self.arch}: {skipped} unreadable file(s) skipped by this process so far (--bad-images skip)"
+                     + (f", e.g. {first}" if first else ""))
         if self.on_epoch is not None:
             self.on_epoch(self, row)
         if stop_agreed and self.epoch < cfg.epochs:
             raise Interrupted(self._stopped_message(f"after epoch {self.epoch}"), int(self._stop or signal.SIGINT))
+
+    def _skipped_images(self) -> int:
+        """Files left out by ``--bad-images skip`` so far, summed over DDP ranks (0 when in memory)."""
+        if not self.data.streamed:
+            return 0
+        count = torch.tensor([float(self.train_loader.skipped + self.test_loader.skipped)], device=self.device)
+        return round(self.dist.all_reduce_mean(count).item() * self.dist.world_size)
 
     def _save(self, best: bool = False) -> None:
         if self.dist.is_main:
