@@ -90,7 +90,8 @@ def open_source(spec: str | os.PathLike, *, mode: str = "auto", image_size: int 
     if mode not in LOADERS:
         raise NatError(f"loader must be one of {', '.join(LOADERS)}, got {mode!r}")
     path = Path(spec).expanduser()
-    folder = path.is_dir() and readers.find_image_root(readers.open_tree(path.resolve())) is not None
+    tree = readers.open_tree(path.resolve()) if path.is_dir() else None  # one walk of a big folder, not two
+    folder = tree is not None and readers.find_image_root(tree) is not None
     if mode == "memory" or (mode == "auto" and not folder and not needs_files):
         if needs_files:
             raise NatError(f"{spec}: the ImageNet recipe (random-resized crops) crops the full-size files, which "
@@ -100,7 +101,7 @@ def open_source(spec: str | os.PathLike, *, mode: str = "auto", image_size: int 
         what = "an archive" if path.is_file() else "not an image folder" if path.exists() else "no such folder"
         raise NatError(f"{spec}: {what}; streaming needs a folder of train/<class>/ and val/<class>/ images"
                        + (" (extract the archive)" if path.is_file() else ""))
-    listing = list_image_folder(path)
+    listing = list_image_folder(path, tree=tree)
     if mode == "auto" and not needs_files and listing.decoded_bytes(image_size) <= (budget or memory_budget()):
         return load_dataset(spec, cache_dir=cache_dir, image_size=image_size, progress=progress)
     return open_image_folder(listing, image_size=image_size, progress=progress)

@@ -40,7 +40,7 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import NatError
 from . import crops
 from .loader import batch_seed, epoch_shard
-from .readers import image_folder_splits, open_tree
+from .readers import Tree, image_folder_splits, open_tree
 
 __all__ = ["Geometry", "ImageFolderSource", "FolderListing", "list_image_folder", "open_image_folder", "StreamLoader", "BAD_IMAGES",
            "default_workers"]
@@ -139,7 +139,7 @@ class FolderListing:
         return (len(self.train) + len(self.test)) * w * h * 3
 
 
-def list_image_folder(path: str | os.PathLike) -> FolderListing:
+def list_image_folder(path: str | os.PathLike, *, tree: Tree | None = None) -> FolderListing:
     """Walk an image folder (``train/<class>/`` beside ``val/<class>/`` or ``test/<class>/``).
 
     Raises:
@@ -152,7 +152,7 @@ def list_image_folder(path: str | os.PathLike) -> FolderListing:
             raise NatError(f"{path}: streaming reads image files one by one from a folder; extract the archive "
                            f"(tar -xf) and give the folder")
         raise NatError(f"{path}: no such folder")
-    splits = image_folder_splits(open_tree(path.resolve()))
+    splits = image_folder_splits(tree or open_tree(path.resolve()))  # tree: the caller walked it already
     prefix = len(str(splits.root)) + 1 if splits.root.parts else 0
     base = splits.tree.origin / splits.root if splits.root.parts else splits.tree.origin
     train = tuple((n[prefix:], label) for n, label in splits.train)
