@@ -270,3 +270,32 @@ def test_search_without_a_preset_says_it_is_the_paper_run(tmp_path, capsys):
     code = main(["search", "--out", str(tmp_path / "r"), "--data", str(tmp_path / "missing")])
     out, err = capsys.readouterr()
     assert code == 2 and out.splitlines()[0].startswith("no --preset: the paper's search (100 epochs")
+
+
+def test_synflow_in_the_reward_resumes_exactly_and_ranks_a_dead_cell_last(data, tmp_path):
+    cfg = SearchConfig(channels=4, layers=3, batch_size=16, epochs=3, w_steps=2, theta_steps=2, policy="egcn",
+                       device="cpu", baseline="loo", n=2, advantage_scale="std", reward_score="fit",
+                       reward_proxy="synflow", proxy_reference=6)
+    run_search(cfg, data, tmp_path / "straight")
+    run_search(cfg, data, tmp_path / "stopped", stop_after=1)
+    run_search(None, data, tmp_path / "stopped", resume=True)
+    a, b = load_checkpoint(tmp_path / "straight" / "last.pt"), load_checkpoint(tmp_path / "stopped" / "last.pt")
+    assert a["proxy_scale"] == b["proxy_scale"] and a["proxy_scale"]["proxy_std"] > 0
+    for key, value in _flatten(a["policies"]).items():
+        assert torch.equal(value, _flatten(b["policies"])[key]), key
+    assert _without_time(a["history"]) == _without_time(b["history"])
+    # an alpha without a path from the input scores below every cell the reference drew
+    from nat.runtime.distributed import Dist
+    from nat.runtime.rundir import RunDir
+    search = trainer_module.Search(cfg, data, RunDir(tmp_path / "probe"), Dist())
+    batches = [next(iter(search.theta_loader))]
+    cells = [search.space.sample(__import__("random").Random(i)) for i in range(4)]
+    scores = [search._score(g, batches) for g in cells]
+    assert all(np.isfinite(scores)) and search._score(None, batches) < min(scores)
+
+
+def test_reward_proxy_settings_are_checked():
+    with pytest.raises(ValueError, match="reward_proxy must be one of synflow"):
+        SearchConfig(reward_proxy="snip")
+    with pytest.raises(ValueError, match="needs reward 'supernet'"):
+        SearchConfig(space="nb201", reward="table:x.csv", reward_proxy="synflow")

@@ -64,6 +64,11 @@ class SearchConfig:
     reward_batches: int = 1               # held-out batches one reward is measured on
     reward_score: str = "accuracy"        # accuracy (paper) or fit: exp(-cross-entropy), which ranks
                                           # one-edge moves far better (search/rewards.py)
+    reward_proxy: str | None = None       # synflow: reward = the fit plus SynFlow in the fit's units (proxies.Combined,
+                                          # scaled on `proxy_reference` random cells), so a weak supernet's liking for
+                                          # skips does not teach the policy to delete convolutions
+    reward_proxy_weight: float = 1.0      # the proxy's weight in standard units
+    proxy_reference: int = 32             # random cells of the space that set the two scores' scales
     cost_aware: bool = True               # mask skips that would cost more (stride-2 edges)
     channels_last: bool = True            # NHWC supernet: ~1.6x faster convolutions at CIFAR sizes
     # run
@@ -82,6 +87,13 @@ class SearchConfig:
             raise ValueError(f"baseline must be 'moving' or 'loo', got {self.baseline!r}")
         if self.reward_score not in SCORES:
             raise ValueError(f"reward_score must be one of {', '.join(SCORES)}, got {self.reward_score!r}")
+        if self.reward_proxy is not None and self.reward_proxy not in PROXIES:
+            raise ValueError(f"reward_proxy must be one of {', '.join(PROXIES)} or null, got {self.reward_proxy!r}")
+        if self.reward_proxy is not None and self.reward != "supernet":
+            raise ValueError("reward_proxy adds to the supernet's score: it needs reward 'supernet'")
+        if not (self.reward_proxy_weight >= 0 and self.proxy_reference >= 2):
+            raise ValueError(f"need reward_proxy_weight >= 0 and proxy_reference >= 2, got {self.reward_proxy_weight}, "
+                             f"{self.proxy_reference}")
         if self.advantage_scale not in ("none", "std"):
             raise ValueError(f"advantage_scale must be 'none' or 'std', got {self.advantage_scale!r}")
         if self.advantage_scale == "std" and self.baseline != "loo":
@@ -136,4 +148,12 @@ PRESETS: dict[str, dict] = {
                   "w_weight_decay": 5e-4, "epochs": 45, "warmup_epochs": 35, "policy": "egcn", "m": 4, "n": 4,
                   "baseline": "loo", "advantage_scale": "std", "reward_score": "fit", "theta_lr": 1e-3,
                   "entropy": 0.01, "entropy_final": 0.001, "theta_steps": 60},
+    # darts-cpu with the reward of the selection that worked on NAS-Bench-201: the supernet's fit
+    # plus SynFlow in the fit's units. On a CPU-sized supernet the fit alone favours skips
+    # (weight-sharing collapse), and a policy trained on it turns convolutions into skips.
+    "darts-cpu-synflow": {"channels": 8, "layers": 5, "resolution": 16, "batch_size": 64, "w_lr": 0.05,
+                          "w_lr_min": 0.001, "w_weight_decay": 5e-4, "epochs": 45, "warmup_epochs": 35,
+                          "policy": "egcn", "m": 4, "n": 4, "baseline": "loo", "advantage_scale": "std",
+                          "reward_score": "fit", "theta_lr": 1e-3, "entropy": 0.01, "entropy_final": 0.001,
+                          "theta_steps": 60, "reward_proxy": "synflow"},
 }

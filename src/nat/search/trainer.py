@@ -138,6 +138,8 @@ class Search:
         self.policy_gens = {name: torch.Generator().manual_seed(cfg.seed + 1 + i) for i, name in enumerate(self.policies)}
         self.epoch = 0
         self.history: list[dict] = []
+        self.proxy_scale = None  # proxies.Combined, set at the first policy step (reward_proxy)
+        self._flows: dict[Genotype, float] = {}
         if self.supernet is not None:
             self._build_loaders()
 
@@ -277,11 +279,41 @@ class Search:
     def _score(self, genotype: Genotype | None, batches: list) -> float:
         """The score in [0, 1] a reward is made of (accuracy or fit, ``reward_score``); an alpha whose output no longer depends on
         its input (``None``) scores zero."""
-        if genotype is None:
-            return 0.0
         if self.table is not None:
-            return self.table.fraction(genotype)
-        return score(self.cfg.reward_score, self.supernet, genotype, batches, self.dist)
+            return 0.0 if genotype is None else self.table.fraction(genotype)
+        if self.cfg.reward_proxy is None:
+            return 0.0 if genotype is None else score(self.cfg.reward_score, self.supernet, genotype, batches, self.dist)
+        combined = self._proxy_scale(batches)
+        # No flow (or no dependence on the input at all): a score of zero and a proxy three
+        # standard deviations below the reference mean, finite so that advantages stay finite.
+        floor = combined(0.0, combined.proxy_mean - 3 * combined.proxy_std)
+        if genotype is None:
+            return floor
+        value = combined(score(self.cfg.reward_score, self.supernet, genotype, batches, self.dist), self._flow(genotype))
+        return value if math.isfinite(value) else floor
+
+    def _flow(self, genotype: Genotype) -> float:
+        """SynFlow of the network ``genotype`` builds at the supernet's size (cached: a pure function)."""
+        from .proxies import synflow_of
+        if genotype not in self._flows:
+            cfg = self.cfg
+            self._flows[genotype] = synflow_of(genotype, dataset=cfg.dataset, channels=cfg.channels, layers=cfg.layers,
+                                               resolution=cfg.resolution or 32)
+        return self._flows[genotype]
+
+    def _proxy_scale(self, batches: list):
+        """The scales of fit and proxy, measured once on ``proxy_reference`` cells drawn from the
+        space by a generator of their own (so the run's draws of beta do not shift)."""
+        from .proxies import Combined
+        if self.proxy_scale is None:
+            draw = random.Random(f"proxy-reference:{self.cfg.seed}")
+            cells = [self.space.sample(draw) for _ in range(self.cfg.proxy_reference)]
+            fits = [score(self.cfg.reward_score, self.supernet, g, batches, self.dist) for g in cells]
+            try:
+                self.proxy_scale = Combined.fitted(fits, [self._flow(g) for g in cells], self.cfg.reward_proxy_weight)
+            except ValueError as err:
+                raise RunAborted(f"reward_proxy: {err} (reference of {len(cells)} cells)") from None
+        return self.proxy_scale
 
     # -- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -292,7 +324,8 @@ class Search:
                 "theta_opts": {k: o.state_dict() for k, o in self.theta_opts.items()},
                 "baselines": {k: b.state_dict() for k, b in self.baselines.items()},
                 "rng": self.rng.getstate(), "policy_gens": {k: g.get_state() for k, g in self.policy_gens.items()},
-                "torch_rng": torch.get_rng_state(), "history": self.history}
+                "torch_rng": torch.get_rng_state(), "history": self.history,
+                "proxy_scale": None if self.proxy_scale is None else vars(self.proxy_scale).copy()}
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch = state["epoch"]
@@ -313,6 +346,9 @@ class Search:
             g.set_state(state["policy_gens"][k])
         torch.set_rng_state(state["torch_rng"])
         self.history = list(state["history"])
+        if state.get("proxy_scale") is not None:
+            from .proxies import Combined
+            self.proxy_scale = Combined(**state["proxy_scale"])
 
     def save(self) -> None:
         if not self.dist.is_main:
