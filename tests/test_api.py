@@ -102,12 +102,15 @@ def test_transform_names_misuse():
         nat.build_model("DARTS", "mnist")
 
 
-def test_the_shipped_loose_end_transformer_says_it_is_known_to_hurt():
+def test_the_shipped_loose_end_transformer_keeps_resnet20_and_carries_its_supernet():
+    """The previous loose-end policy turned a 3x3 convolution of ResNet20's block into a skip (11
+    points lost from scratch); the fit + SynFlow policy keeps every edge unscored, and its file
+    carries the supernet that --select-on scores with."""
     import nat
-    hurt = nat.transform("ResNet20")
-    assert hurt.notes[0].startswith("caution: the shipped loose-end transformer is known to hurt")
-    assert "54.85%" in hurt.notes[0] and "65.87%" in hurt.notes[0]
-    assert not any(n.startswith("caution") for n in nat.transform("DARTS").notes)
+    from nat.search.transform import load_transformer
+    result = nat.transform("ResNet20")
+    assert result.genotype == nat.resolve("ResNet20")[1] and not any(n.startswith("caution") for n in result.notes)
+    assert load_transformer(None, nat.resolve("ResBlock")[1]).supernet is not None
 
 
 @pytest.mark.parametrize("module, forbidden", [

@@ -57,7 +57,8 @@ def describe_reward(config: dict) -> str:
     reward = config.get("reward", "supernet")
     if reward == "supernet":
         kind = {"accuracy": "accuracy", "fit": "fit exp(-cross-entropy)"}[config.get("reward_score", "accuracy")]
-        return f"supernet {kind} on held-out batches (weight sharing)"
+        proxy = f" + {config['reward_proxy']} in the fit's units" if config.get("reward_proxy") else ""
+        return f"supernet {kind}{proxy} on held-out batches (weight sharing)"
     return f"table look-up, {reward[len('table:'):]} column {config.get('reward_metric') or '(its only metric)'}"
 
 
