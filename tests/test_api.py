@@ -109,7 +109,10 @@ def test_the_shipped_loose_end_transformer_keeps_resnet20_and_carries_its_supern
     import nat
     from nat.search.transform import load_transformer
     result = nat.transform("ResNet20")
-    assert result.genotype == nat.resolve("ResNet20")[1] and not any(n.startswith("caution") for n in result.notes)
+    assert result.genotype == nat.resolve("ResNet20")[1]
+    assert result.notes[0].startswith("caution: the shipped loose-end transformer keeps cells unchanged")
+    assert "57.80%" in result.notes[0] and "60.00%" in result.notes[0]
+    assert not any(n.startswith("caution") for n in nat.transform("DARTS").notes)
     assert load_transformer(None, nat.resolve("ResBlock")[1]).supernet is not None
 
 
