@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 __all__ = ["crop_box", "inception_crop", "center_crop", "fit_square", "SCALE", "RATIO"]
 
@@ -107,9 +107,9 @@ def center_crop(blob: bytes, size: int, resize: int) -> np.ndarray:
 
 
 def fit_square(blob: bytes, size: int | None) -> np.ndarray:
-    """Decode; if ``size`` is given, scale and centre-crop to a square of that side (the
-    in-memory path's ``image_size``, :func:`nat.data.decode.decode_images`)."""
-    from PIL import ImageOps
+    """Decode; if ``size`` is given, scale and centre-crop to a square of that side. The one
+    decoding of both paths: :func:`nat.data.decode.decode_images` (in memory, ``image_size``) and
+    the streaming loader's ``Geometry("fit")``."""
     with _open(blob) as image:
         image = image.convert("RGB")
         if size is not None:

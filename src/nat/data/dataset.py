@@ -17,10 +17,33 @@ import numpy as np
 
 from ..errors import NatError
 
-__all__ = ["Dataset", "channel_stats"]
+__all__ = ["Dataset", "channel_stats", "channel_histogram", "stats_from_histogram"]
 
 # Images per bincount call in channel_stats: bounds the temporaries whatever N is.
 _STATS_CHUNK = 4096
+
+
+def channel_histogram(images: np.ndarray) -> np.ndarray:
+    """(C, 256) counts of each uint8 value per channel of NHWC (or (..., C)) images, in chunks
+    that bound the temporaries whatever N is."""
+    channels = images.shape[-1]
+    hist = np.zeros((channels, 256), dtype=np.int64)
+    for start in range(0, len(images), _STATS_CHUNK):
+        chunk = images[start:start + _STATS_CHUNK].reshape(-1, channels)
+        for c in range(channels):
+            hist[c] += np.bincount(chunk[:, c], minlength=256)
+    return hist
+
+
+def stats_from_histogram(hist: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (population) standard deviation on [0, 1] from :func:`channel_histogram`
+    counts (summed over any number of images)."""
+    hist = hist.astype(np.float64)
+    values = np.arange(256) / 255.0
+    count = hist.sum(axis=1)
+    mean = hist @ values / count
+    var = (hist * (values[None, :] - mean[:, None]) ** 2).sum(axis=1) / count
+    return tuple(float(m) for m in mean), tuple(float(s) for s in np.sqrt(var))
 
 
 def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -32,18 +55,7 @@ def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, .
     if images.dtype != np.uint8 or images.ndim != 4 or len(images) == 0:
         raise ValueError(f"channel_stats needs non-empty uint8 NHWC images, got {images.dtype} "
                          f"{images.shape}")
-    channels = images.shape[-1]
-    hist = np.zeros((channels, 256), dtype=np.int64)
-    for start in range(0, len(images), _STATS_CHUNK):
-        chunk = images[start:start + _STATS_CHUNK].reshape(-1, channels)
-        for c in range(channels):
-            hist[c] += np.bincount(chunk[:, c], minlength=256)
-    hist = hist.astype(np.float64)
-    values = np.arange(256) / 255.0
-    count = hist.sum(axis=1)
-    mean = hist @ values / count
-    var = (hist * (values[None, :] - mean[:, None]) ** 2).sum(axis=1) / count
-    return tuple(float(m) for m in mean), tuple(float(s) for s in np.sqrt(var))
+    return stats_from_histogram(channel_histogram(images))
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,17 +9,17 @@ so a bad file is reported by its path as one line instead of a traceback from in
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
 import sys
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 from tqdm import tqdm
 
 from ..errors import NatError
+from .crops import fit_square
 
 __all__ = ["IMAGE_SUFFIXES", "decode_images"]
 
@@ -91,11 +91,8 @@ def _decode_chunk(job: tuple[list[bytes], int | None]) -> np.ndarray | tuple[int
     images = []
     for i, blob in enumerate(blobs):
         try:
-            with Image.open(io.BytesIO(blob)) as image:
-                image = image.convert("RGB")  # loads the pixels: a truncated file fails here
-                if image_size is not None:
-                    image = ImageOps.fit(image, (image_size, image_size), Image.BILINEAR)
-                array = np.asarray(image, dtype=np.uint8)
+            # the streaming loader decodes with the same function, so both paths give the same pixels
+            array = fit_square(blob, image_size)  # converting loads the pixels: a truncated file fails here
         except UnidentifiedImageError:
             return i, "cannot decode image (not in a format Pillow reads)"
         except Exception as error:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ...

@@ -25,7 +25,7 @@ import torch
 
 from ..errors import NatError
 
-__all__ = ["BatchLoader", "epoch_shard", "batch_seed"]
+__all__ = ["BatchLoader", "EpochCursor", "epoch_shard", "batch_seed", "batch_generator"]
 
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -50,7 +50,55 @@ def epoch_shard(n: int, epoch: int, *, seed: int, shuffle: bool = True, rank: in
     return order[rank * per_rank:(rank + 1) * per_rank]
 
 
-class BatchLoader:
+def batch_generator(kind: str, seed: int, epoch: int, step: int, rank: int) -> torch.Generator:
+    """The generator a batch's ``kind`` of draws (``"augment"``, ``"crop"``) comes from: a function
+    of (seed, epoch, step, rank) alone, so resuming or changing the worker count changes nothing."""
+    return torch.Generator().manual_seed(batch_seed(kind, seed, epoch, step, rank))
+
+
+class EpochCursor:
+    """Where a loader stands, ``(epoch, step)``, over equal per-rank shards of ``n`` items: all
+    that resuming needs. :class:`BatchLoader` and :class:`~nat.data.stream.StreamLoader` share it."""
+
+    def _start(self, n: int, batch_size: int, *, shuffle: bool, drop_last: bool, seed: int, rank: int,
+               world_size: int, epoch: int, step: int, what: str = "images") -> None:
+        if batch_size < 1:
+            raise NatError(f"batch size must be positive, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise NatError(f"rank {rank} is outside world size {world_size}")
+        self.n, self.per_rank = n, n // world_size
+        if self.per_rank == 0:
+            raise NatError(f"{n} {what} cannot be shared among {world_size} ranks")
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.set_epoch(epoch, step)
+
+    def __len__(self) -> int:
+        """Batches per epoch (the same on every rank)."""
+        if self.drop_last:
+            return self.per_rank // self.batch_size
+        return -(-self.per_rank // self.batch_size)
+
+    def set_epoch(self, epoch: int, step: int = 0) -> None:
+        """Make the next iteration start at batch ``step`` of ``epoch``."""
+        if epoch < 0 or not 0 <= step <= len(self):
+            raise NatError(f"cannot start at epoch {epoch}, step {step} ({len(self)} steps/epoch)")
+        self.epoch, self.step = epoch, step
+
+    def state_dict(self) -> dict[str, int]:
+        """Where the next batch comes from: save this in a checkpoint."""
+        return {"epoch": self.epoch, "step": self.step}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.set_epoch(state["epoch"], state["step"])
+
+    def positions(self, epoch: int) -> torch.Tensor:
+        """This rank's positions among the ``n`` items in ``epoch``, in visiting order."""
+        return epoch_shard(self.n, epoch, seed=self.seed, shuffle=self.shuffle, rank=self.rank,
+                           world_size=self.world_size)
+
+
+class BatchLoader(EpochCursor):
     """Yields ``(images, labels)`` batches on ``device``.
 
     Args:
@@ -75,50 +123,18 @@ class BatchLoader:
                  step: int = 0) -> None:
         if len(images) != len(labels):
             raise NatError(f"{len(images)} images but {len(labels)} labels")
-        if batch_size < 1:
-            raise NatError(f"batch size must be positive, got {batch_size}")
-        if not 0 <= rank < world_size:
-            raise NatError(f"rank {rank} is outside world size {world_size}")
         if indices is not None:
             images, labels = images[indices], labels[indices]
         self.device = torch.device(device)
         self.images = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
         self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(self.device)
-        self.per_rank = len(self.images) // world_size
-        if self.per_rank == 0:
-            raise NatError(f"{len(self.images)} images cannot be shared among {world_size} ranks")
-        self.batch_size = batch_size
         self.transform = transform
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.set_epoch(epoch, step)
-
-    def __len__(self) -> int:
-        """Batches per epoch (the same on every rank)."""
-        if self.drop_last:
-            return self.per_rank // self.batch_size
-        return -(-self.per_rank // self.batch_size)
-
-    def set_epoch(self, epoch: int, step: int = 0) -> None:
-        """Make the next iteration start at batch ``step`` of ``epoch``."""
-        if epoch < 0 or not 0 <= step <= len(self):
-            raise NatError(f"cannot start at epoch {epoch}, step {step} ({len(self)} steps/epoch)")
-        self.epoch, self.step = epoch, step
-
-    def state_dict(self) -> dict[str, int]:
-        """Where the next batch comes from: save this in a checkpoint."""
-        return {"epoch": self.epoch, "step": self.step}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.set_epoch(state["epoch"], state["step"])
+        self._start(len(self.images), batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed, rank=rank,
+                    world_size=world_size, epoch=epoch, step=step)
 
     def shard(self, epoch: int) -> torch.Tensor:
         """This rank's indices (into the stored images) for ``epoch``, in visiting order."""
-        return epoch_shard(len(self.images), epoch, seed=self.seed, shuffle=self.shuffle, rank=self.rank,
-                           world_size=self.world_size)
+        return self.positions(epoch)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The remaining batches of the current epoch; afterwards the loader moves to the next.
@@ -131,9 +147,7 @@ class BatchLoader:
             index = shard[step * self.batch_size:(step + 1) * self.batch_size]
             images, labels = self.images[index], self.labels[index]
             if self.transform is not None:
-                generator = torch.Generator().manual_seed(
-                    batch_seed("augment", self.seed, self.epoch, step, self.rank))
-                images = self.transform(images, generator)
+                images = self.transform(images, batch_generator("augment", self.seed, self.epoch, step, self.rank))
             self.step = step + 1
             yield images, labels
         self.epoch, self.step = self.epoch + 1, 0

@@ -39,7 +39,8 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import NatError
 from . import crops
-from .loader import batch_seed, epoch_shard
+from .dataset import channel_histogram, stats_from_histogram
+from .loader import EpochCursor, batch_generator, epoch_shard
 from .readers import Tree, image_folder_splits, open_tree
 
 __all__ = ["Geometry", "ImageFolderSource", "FolderListing", "list_image_folder", "open_image_folder", "StreamLoader", "BAD_IMAGES",
@@ -197,19 +198,14 @@ def _sample_stats(root: Path, files: Sequence[str], image_size: int | None, coun
     first_error = None
     for i in tqdm(sorted(chosen), desc="channel statistics", unit="img", disable=not progress, leave=False):
         try:
-            pixels = crops.fit_square((root / files[i]).read_bytes(), image_size).reshape(-1, 3)
+            pixels = crops.fit_square((root / files[i]).read_bytes(), image_size)
         except Exception as error:  # noqa: BLE001 - the loader decides about bad files when it meets them
             first_error = first_error or f"{root / files[i]}: cannot decode image ({_reason(error)})"
             continue
-        for c in range(3):
-            hist[c] += np.bincount(pixels[:, c], minlength=256)
+        hist += channel_histogram(pixels[None])
     if not hist.any():
         raise NatError(f"no readable image among the {len(chosen)} sampled for channel statistics, e.g. {first_error}")
-    values = np.arange(256) / 255.0
-    count_ = hist.sum(axis=1)
-    mean = hist @ values / count_
-    var = (hist * (values[None, :] - mean[:, None]) ** 2).sum(axis=1) / count_
-    return tuple(float(m) for m in mean), tuple(float(v) for v in np.sqrt(var))
+    return stats_from_histogram(hist)
 
 
 def _reason(error: BaseException) -> str:
@@ -264,7 +260,7 @@ class _Batches(torch.utils.data.Dataset):
         p = self.plan
         positions = self.shard(epoch)[step * p.batch_size:(step + 1) * p.batch_size]
         chosen = p.indices[positions.numpy()]
-        generator = torch.Generator().manual_seed(batch_seed("crop", p.seed, epoch, step, p.rank))
+        generator = batch_generator("crop", p.seed, epoch, step, p.rank)
         images, labels, bad = [], [], []
         for index in chosen:
             path = os.path.join(p.root, p.files[index].decode())
@@ -285,8 +281,7 @@ class _Batches(torch.utils.data.Dataset):
         if images:
             batch = torch.from_numpy(np.stack(images))
             if p.transform is not None:
-                batch = p.transform(batch, torch.Generator().manual_seed(
-                    batch_seed("augment", p.seed, epoch, step, p.rank)))
+                batch = p.transform(batch, batch_generator("augment", p.seed, epoch, step, p.rank))
         else:
             batch = torch.zeros((0, 0, 0, 3), dtype=torch.uint8)
         return {"images": batch, "labels": torch.tensor(labels, dtype=torch.int64), "bad": bad}
@@ -307,7 +302,7 @@ def default_workers() -> int:
 
 # --- the main-process side ---------------------------------------------------------------------
 
-class StreamLoader:
+class StreamLoader(EpochCursor):
     """Yields ``(images, labels)`` batches on ``device`` from files decoded by worker processes.
 
     The interface of :class:`~nat.data.loader.BatchLoader` (``len``, ``set_epoch``,
@@ -340,51 +335,26 @@ class StreamLoader:
                  transform_in_workers: bool | None = None) -> None:
         if len(files) != len(labels):
             raise NatError(f"{len(files)} files but {len(labels)} labels")
-        if batch_size < 1:
-            raise NatError(f"batch size must be positive, got {batch_size}")
-        if not 0 <= rank < world_size:
-            raise NatError(f"rank {rank} is outside world size {world_size}")
         if bad_images not in BAD_IMAGES:
             raise NatError(f"bad_images must be one of {', '.join(BAD_IMAGES)}, got {bad_images!r}")
         if workers is not None and workers < 0:
             raise NatError(f"workers must be 0 or more, got {workers}")
         chosen = np.arange(len(files)) if indices is None else np.asarray(indices, dtype=np.int64)
-        self.per_rank = len(chosen) // world_size
-        if self.per_rank == 0:
-            raise NatError(f"{len(chosen)} images cannot be shared among {world_size} ranks")
         self.device = torch.device(device)
         in_workers = self.device.type == "cpu" if transform_in_workers is None else transform_in_workers
-        self.plan = _Plan(str(root), np.array([f.encode() for f in files]), np.asarray(labels, dtype=np.int64), chosen, batch_size,
-                          geometry, seed, shuffle, rank, world_size, transform if in_workers else None)
+        self.plan = _Plan(str(root), np.array([f.encode() for f in files]), np.asarray(labels, dtype=np.int64),
+                          chosen, batch_size, geometry, seed, shuffle, rank, world_size,
+                          transform if in_workers else None)
         self.transform = None if in_workers else transform
-        self.batch_size, self.drop_last = batch_size, drop_last
-        self.seed, self.rank, self.world_size, self.shuffle = seed, rank, world_size, shuffle
         self.workers = default_workers() if workers is None else workers
         self.prefetch, self.bad_images, self.timeout = prefetch, bad_images, timeout
         self.skipped, self.first_skipped = 0, None
-        self.set_epoch(epoch, step)
-
-    def __len__(self) -> int:
-        if self.drop_last:
-            return self.per_rank // self.batch_size
-        return -(-self.per_rank // self.batch_size)
-
-    def set_epoch(self, epoch: int, step: int = 0) -> None:
-        if epoch < 0 or not 0 <= step <= len(self):
-            raise NatError(f"cannot start at epoch {epoch}, step {step} ({len(self)} steps/epoch)")
-        self.epoch, self.step = epoch, step
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "step": self.step}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.set_epoch(state["epoch"], state["step"])
+        self._start(len(chosen), batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed, rank=rank,
+                    world_size=world_size, epoch=epoch, step=step)
 
     def shard(self, epoch: int) -> torch.Tensor:
         """This rank's file indices for ``epoch``, in visiting order."""
-        positions = epoch_shard(len(self.plan.indices), epoch, seed=self.seed, shuffle=self.shuffle,
-                                rank=self.rank, world_size=self.world_size)
-        return torch.from_numpy(self.plan.indices)[positions]
+        return torch.from_numpy(self.plan.indices)[self.positions(epoch)]
 
     def _data_loader(self, keys: list[tuple[int, int]]) -> torch.utils.data.DataLoader:
         options: dict = {}
@@ -408,9 +378,7 @@ class StreamLoader:
                 images = batch["images"].to(self.device, non_blocking=True)
                 labels = batch["labels"].to(self.device, non_blocking=True)
                 if self.transform is not None:
-                    generator = torch.Generator().manual_seed(
-                        batch_seed("augment", self.seed, self.epoch, step, self.rank))
-                    images = self.transform(images, generator)
+                    images = self.transform(images, batch_generator("augment", self.seed, self.epoch, step, self.rank))
                 self.step = step + 1
                 yield images, labels
         finally:

@@ -74,20 +74,17 @@ def train_loader(data: TrainingData, cfg: TrainConfig, batch: int, *, indices: n
     from ..data.stream import Geometry, StreamLoader
     common = {"indices": indices, "device": device, "drop_last": True, "seed": cfg.seed, "rank": rank,
               "world_size": world_size}
-    if not data.streamed:
-        if cfg.augment == "inception":  # open_source refuses this; kept for callers that build data themselves
-            raise NatError("the inception recipe needs streamed data (loader stream)")
-        s = data.source
-        return BatchLoader(s.train_images, s.train_labels, batch, **common,
-                           transform=Augment(s.mean, s.std, crop_padding=cfg.crop_padding, flip=cfg.flip,
-                                             cutout=cfg.cutout))
     s = data.source
     if cfg.augment == "inception":
+        if not data.streamed:  # open_source refuses this; kept for callers that build data themselves
+            raise NatError("the inception recipe needs streamed data (loader stream)")
         geometry = Geometry("inception", cfg.image_size, scale=(cfg.crop_scale, 1.0), flip=cfg.flip)
         transform = ColourAugment(s.mean, s.std, cfg.jitter, cfg.jitter, cfg.jitter, cfg.hue, cfg.lighting)
     else:
         geometry = Geometry("fit", cfg.image_size)
         transform = Augment(s.mean, s.std, crop_padding=cfg.crop_padding, flip=cfg.flip, cutout=cfg.cutout)
+    if not data.streamed:
+        return BatchLoader(s.train_images, s.train_labels, batch, transform=transform, **common)
     return StreamLoader(s.root, s.train_files, s.train_labels, batch, geometry=geometry, transform=transform,
                         workers=cfg.workers, bad_images=cfg.bad_images, **common)
 
