@@ -58,6 +58,7 @@ def main() -> None:
         ap.add_argument("--" + f.replace("_", "-"), type=kind, default=None)
     ap.add_argument("--eval-every", type=int, default=5, help="epochs between fidelity points")
     ap.add_argument("--cells", type=int, default=200)
+    ap.add_argument("--moves", type=int, default=1, help="one-edge moves per cell in the probe (0: every one)")
     ap.add_argument("--images", type=int, default=1024, help="held-out images every cell is scored on")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-minutes", type=float, default=None, help="stop training after this many minutes")
@@ -71,7 +72,7 @@ def main() -> None:
     data = load_dataset(args.data)
     table = load_table(args.table, args.metric)
     truth = table.values * (100.0 / table.scale)
-    probe = make_probe(args.cells, seed=12345)
+    probe = make_probe(args.cells, seed=12345, moves_per_cell=args.moves)
     batches = held_out_batches(data, cfg, args.images)
 
     run_dir = RunDir(args.out)

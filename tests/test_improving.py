@@ -20,7 +20,7 @@ from nat.arch.genotype import Genotype
 from nat.arch.rules import is_legal_transformation
 from nat.arch.space import SPACES
 from nat.nasbench import fixture
-from nat.nasbench.fidelity import fidelity_report, kendall_tau, make_probe, rank_correlation
+from nat.nasbench.fidelity import fidelity_report, kendall_tau, make_probe, move_kind, rank_correlation
 from nat.cli import main
 from nat.data.augment import random_crop
 from nat.errors import NatError
@@ -81,6 +81,55 @@ def test_probe_moves_are_one_edge_legal_and_connected():
     assert make_probe(50, seed=3) == probe
 
 
+def test_probe_with_every_move_of_each_cell():
+    connected = nb201.connected_codes()
+    probe = make_probe(30, seed=1, moves_per_cell=0)
+    assert len(probe.sampled) == 30 and set(probe.sampled) == set(probe.cells)
+    for cell in probe.sampled:
+        drawn = {m for c, m in zip(probe.cells, probe.moves) if c == cell}
+        # every cell one digit away that is connected and a legal transformation, enumerated here
+        digits = [(cell // 5 ** k) % 5 for k in range(6)]
+        expected = set()
+        for k in range(6):
+            for d in range(5):
+                if d != digits[k]:
+                    other = cell + (d - digits[k]) * 5 ** k
+                    if connected[other] and is_legal_transformation(nb201.to_genotype(nb201.decode(cell)),
+                                                                    nb201.to_genotype(nb201.decode(other))):
+                        expected.add(other)
+        assert drawn == expected and expected
+    # one move a cell is the probe as it always was; k moves a cell are at most k distinct ones
+    assert make_probe(30, seed=1, moves_per_cell=1) == make_probe(30, seed=1)
+    two = make_probe(30, seed=1, moves_per_cell=2)
+    assert all(1 <= two.cells.count(c) <= 2 for c in two.sampled)
+    assert len(set(zip(two.cells, two.moves))) == len(two.cells)
+    with pytest.raises(NatError, match="--moves"):
+        make_probe(30, moves_per_cell=-1)
+
+
+def test_pair_agreement_by_kind_of_move():
+    truth = np.array([fixture.accuracy(nb201.decode(c)) for c in range(nb201.N_CELLS)])
+    probe = make_probe(60, seed=2, moves_per_cell=0)
+    # a scorer that is the truth except that it sees no cost in any convolution -> skip move:
+    # each cell's score gains 100 points per skip, so it gets every such pair "wrong" one way
+    skips = {c: nb201.decode(c).count("skip_connect") for c in probe.codes}
+    biased = {c: (truth[c] + 100 * skips[c], -(truth[c] + 100 * skips[c])) for c in probe.codes}
+    r = fidelity_report(biased, probe, truth)
+    kinds = r["pairs_by_kind_acc"]
+    assert sum(v["pairs"] for v in kinds.values()) == r["pairs"]
+    def share_where_truth(kind, better):  # the biased scorer always calls gaining a skip better, losing one worse
+        return np.mean([(truth[m] > truth[c]) == better for c, m in zip(probe.cells, probe.moves)
+                        if move_kind(c, m) == kind and abs(truth[m] - truth[c]) >= 0.5])
+    assert kinds["nor_conv_3x3->skip_connect"]["agreement"] == pytest.approx(share_where_truth("nor_conv_3x3->skip_connect", True))
+    assert kinds["skip_connect->none"]["agreement"] == pytest.approx(share_where_truth("skip_connect->none", False))
+    assert kinds["nor_conv_3x3->none"]["agreement"] == 1.0  # moves that touch no skip are judged as the truth
+    assert r["pairs_by_kind_loss"] == kinds
+    assert move_kind(nb201.encode(["nor_conv_3x3"] * 6), nb201.encode(["nor_conv_3x3"] * 5 + ["none"])) == \
+        "nor_conv_3x3->none"
+    with pytest.raises(NatError, match="differ on 2 edges"):
+        move_kind(nb201.encode(["nor_conv_3x3"] * 6), nb201.encode(["nor_conv_3x3"] * 4 + ["none"] * 2))
+
+
 def test_fidelity_of_a_perfect_and_of_an_inverted_scorer():
     truth = np.array([fixture.accuracy(nb201.decode(c)) for c in range(nb201.N_CELLS)])
     probe = make_probe(80, seed=0)
@@ -137,6 +186,41 @@ def test_fair_blocks_give_every_op_of_every_slot_equal_turns(space):
         if all(sorted(col) == sorted(ops) for col in zip(*slots)):
             fair_blocks += 1
     assert fair_blocks >= 10  # only blocks where a permutation disconnected a cell are not exact
+
+
+def test_cells_computing_the_same_function_share_a_structure():
+    conv, skip, none, pool = "nor_conv_3x3", "skip_connect", "none", "avg_pool_3x3"
+    s = lambda ops: nb201.structure(nb201.encode(ops))  # noqa: E731 -- edges 0>1, 0>2, 1>2, 0>3, 1>3, 2>3
+    # dead edges do not count: node 2 feeds nothing, so whatever reaches it is irrelevant
+    assert s([conv, pool, conv, conv, none, none]) == s([none, none, none, conv, none, none])
+    # a skip chain is the same as the direct edge; a sum does not depend on its order
+    assert s([skip, none, none, none, conv, none]) == s([none, none, none, conv, none, none])
+    assert s([conv, pool, none, none, skip, skip]) == s([pool, conv, none, none, skip, skip])
+    # but a sum of two equal terms is not one term, and ops on a path do not commute
+    assert s([skip, none, none, conv, conv, none]) != s([none, none, none, conv, none, none])
+    assert s([conv, none, none, none, pool, none]) != s([pool, none, none, none, conv, none])
+    classes = nb201.structure_classes()
+    codes = np.concatenate(classes)
+    assert len(codes) == len(set(codes.tolist())) == int(nb201.connected_codes().sum())
+    assert len(classes) == 4929
+
+
+def test_deiso_sampling_draws_every_function_equally_often():
+    classes = nb201.structure_classes()
+    of = np.empty(nb201.N_CELLS, dtype=int)
+    for i, group in enumerate(classes):
+        of[group] = i
+    big = {i for i, g in enumerate(classes) if len(g) >= 100}  # functions written by >= 100 codes
+    rng = random.Random(0)
+    draws = [nb201.sample_structure(rng) for _ in range(20000)]
+    assert all(nb201.connected_codes()[c] for c in draws)
+    share_big = np.mean([of[c] in big for c in draws])
+    expected = len(big) / len(classes)  # uniform over functions; uniform over codes gives ~8x more
+    codes_share = sum(len(classes[i]) for i in big) / len(of[nb201.connected_codes()])
+    assert abs(share_big - expected) < 0.0015 and codes_share > 50 * expected
+    with pytest.raises(ValueError, match="needs space nb201"):
+        SearchConfig(sampler="deiso")
+    assert SearchConfig(space="nb201", sampler="deiso").sampler == "deiso"
 
 
 def test_config_refuses_a_loo_baseline_with_one_sample():

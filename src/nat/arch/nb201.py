@@ -29,7 +29,8 @@ from .space import get_space
 
 __all__ = ["BENCH_OPS", "EDGES", "N_CELLS", "parse_arch_string", "format_arch_string", "is_arch_string",
            "to_genotype", "from_genotype", "genotype_from_string", "genotype_to_string", "encode", "decode",
-           "connected_codes", "all_strings", "legal_codes", "OFFSET"]
+           "connected_codes", "all_strings", "legal_codes", "OFFSET", "structure", "structure_classes",
+           "sample_structure"]
 
 #: The benchmark's op names, in its own order (the digits of a code).
 BENCH_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -150,6 +151,51 @@ def connected_codes() -> np.ndarray:
         reach = live[s] & (digits[:, k] != 0)
         live[d] = live.get(d, np.zeros(N_CELLS, dtype=bool)) | reach
     return live[3]
+
+
+def structure(code: int) -> tuple:
+    """What a cell computes, written so that cells computing the same function compare equal.
+
+    Each node is the multiset of its terms: an edge ``op`` from node ``i`` contributes the term
+    ``(op, node i)``, a skip contributes node ``i``'s own terms (a sum of sums is one sum), and
+    ``none`` or an edge out of a zero node contributes nothing. So dead edges, the order of a sum
+    and where a skip chain runs do not matter. The output node's multiset is the cell's
+    structure: the 15,284 connected cells have 4,929 of them (NAS-Bench-201's own count, which
+    does not merge skip chains, is 6,466)."""
+    ops = decode(code)
+    nodes: dict[int, tuple] = {0: ("x",)}
+    for j in (1, 2, 3):
+        terms: list = []
+        for k, (src, dst) in enumerate(EDGES):
+            if dst != j or ops[k] == "none" or not nodes[src]:
+                continue
+            if ops[k] == "skip_connect":
+                terms += nodes[src]
+            else:
+                terms.append((ops[k], nodes[src]))
+        nodes[j] = tuple(sorted(terms, key=repr))
+    return nodes[3]
+
+
+@cache
+def structure_classes() -> tuple[np.ndarray, ...]:
+    """The connected cells grouped by :func:`structure`: one array of codes per distinct function."""
+    mask = connected_codes()
+    groups: dict[tuple, list[int]] = {}
+    for code in range(N_CELLS):
+        if mask[code]:
+            groups.setdefault(structure(code), []).append(code)
+    return tuple(np.array(g) for g in groups.values())
+
+
+def sample_structure(rng) -> int:
+    """A connected cell drawn de-isomorphically: a distinct function uniformly, then one of the cells
+    computing it. Drawing codes uniformly instead draws simple functions far more often: one
+    function of a single convolution is written by 460 codes, most of them dead edges (Ning et
+    al., "Evaluating Efficient Performance Estimators of Neural Architectures", Sec. 6.2)."""
+    classes = structure_classes()
+    group = classes[rng.randrange(len(classes))]
+    return int(group[rng.randrange(len(group))])
 
 
 @cache

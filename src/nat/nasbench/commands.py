@@ -47,6 +47,8 @@ def register(sub) -> None:
                                                       "of each with the run's supernet on held-out images of DATA, and "
                                                       "report rank correlation and pair sign agreement with the table")
     f.add_argument("--cells", type=int, default=200, help="cells in the fidelity probe (default 200)")
+    f.add_argument("--moves", type=int, default=1, help="one-edge legal moves drawn per cell (default 1; 0: every "
+                                                        "one, about 9 a cell: pair agreement to about a point)")
     f.add_argument("--images", type=int, default=1024, help="held-out images every cell is scored on (default 1024)")
     f.add_argument("--min-diff", type=float, default=0.5, help="count pairs whose true difference is at least this "
                                                                "many points (default 0.5)")
@@ -112,12 +114,12 @@ def cmd_fidelity(args) -> int:
     if transformer.supernet is None:
         raise NatError(f"{args.transformer}: no supernet to measure (a `nat search` run folder trained with "
                        "supernet rewards is needed)")
-    probe = make_probe(args.cells, seed=args.seed)
+    probe = make_probe(args.cells, seed=args.seed, moves_per_cell=args.moves)
     batches = _selection_batches(transformer, args.fidelity, args.images)
     scores = score_codes(transformer.supernet, probe.codes, batches, show_progress=sys.stderr.isatty())
     report = fidelity_report(scores, probe, table.values * (100.0 / table.scale), min_diff=args.min_diff)
     report.update({"transformer": transformer.source, "table": table.path, "metric": table.metric,
-                   "images": sum(len(y) for _, y in batches), "seed": args.seed})
+                   "images": sum(len(y) for _, y in batches), "seed": args.seed, "moves_per_cell": args.moves})
     if args.json:
         print(json.dumps(report, indent=1))
     else:

@@ -6,9 +6,12 @@ using one, measure that judgement where the truth is known:
 - **rank correlation** (Spearman, Kendall) between the supernet's accuracy and the table's over a
   seeded sample of random connected cells;
 - **pair sign agreement**: for each sampled cell, one random *one-edge legal move* (what a NAT
-  decision is); the share of pairs where the supernet's difference has the sign of the truth's,
-  counted over the pairs whose true difference is at least ``min_diff`` points (closer pairs are
-  within the benchmark's own seed noise).
+  decision is), or every one of them (``moves_per_cell=0``: about eight times the pairs, so the
+  share is known to about a point instead of four); the share of pairs where the supernet's
+  difference has the sign of the truth's, counted over the pairs whose true difference is at
+  least ``min_diff`` points (closer pairs are within the benchmark's own seed noise), overall and
+  by kind of move (``nor_conv_3x3->skip_connect``...), since a supernet's errors are not spread
+  evenly: weight sharing underrates convolutions against skips.
 
 The probe (which cells, which moves) is drawn without the table; the table is read only to score
 the supernet's answers. Every cell is scored on the same images, so the pairs are compared on
@@ -29,17 +32,22 @@ from ..arch import nb201
 from ..errors import NatError
 from ..runtime.progress import progress
 
-__all__ = ["FidelityProbe", "make_probe", "score_codes", "rank_correlation", "kendall_tau", "fidelity_report",
+__all__ = ["FidelityProbe", "make_probe", "move_kind", "score_codes", "rank_correlation", "kendall_tau", "fidelity_report",
            "format_fidelity"]
 
 
 @dataclass(frozen=True)
 class FidelityProbe:
-    """Codes of the sampled cells, and for each one a one-edge legal move of it (``moves[i]``
-    transforms ``cells[i]``)."""
+    """Codes of the sampled cells, and one-edge legal moves of them: ``moves[i]`` transforms
+    ``cells[i]`` (a cell appears once per move drawn for it)."""
 
     cells: tuple[int, ...]
     moves: tuple[int, ...]
+
+    @property
+    def sampled(self) -> list[int]:
+        """The sampled cells, each once, in the order drawn (what the rank correlations are over)."""
+        return list(dict.fromkeys(self.cells))
 
     @property
     def codes(self) -> list[int]:
@@ -53,19 +61,36 @@ def _one_edge_moves(code: int) -> list[int]:
             if c != code and connected[c] and sum(((c // 5 ** k) % 5) != ((code // 5 ** k) % 5) for k in range(6)) == 1]
 
 
-def make_probe(n_cells: int = 200, seed: int = 0) -> FidelityProbe:
-    """``n_cells`` random connected cells (a seeded sample) and one random one-edge legal move of each."""
+def make_probe(n_cells: int = 200, seed: int = 0, moves_per_cell: int = 1) -> FidelityProbe:
+    """``n_cells`` random connected cells (a seeded sample) and ``moves_per_cell`` random one-edge
+    legal moves of each (0: all of them; a cell with fewer has all of its own)."""
     pool = [int(c) for c in np.flatnonzero(nb201.connected_codes())]
     if not 2 <= n_cells <= len(pool):
         raise NatError(f"--cells must be between 2 and {len(pool):,}, got {n_cells}")
+    if moves_per_cell < 0:
+        raise NatError(f"--moves must be at least 0 (0: every one-edge move), got {moves_per_cell}")
     rng = random.Random(seed)
     cells, moves = [], []
     for code in rng.sample(pool, n_cells):
-        options = _one_edge_moves(code)
-        if options:  # every connected cell has at least one (its O edges may become skips)
-            cells.append(code)
-            moves.append(rng.choice(options))
+        options = _one_edge_moves(code)  # never empty: a connected cell's convolutions may become skips
+        if moves_per_cell == 1:  # one draw per cell, as the probe always made: its pairs stay the same
+            chosen = [rng.choice(options)]
+        elif moves_per_cell == 0 or moves_per_cell >= len(options):
+            chosen = options
+        else:
+            chosen = rng.sample(options, moves_per_cell)
+        cells += [code] * len(chosen)
+        moves += chosen
     return FidelityProbe(tuple(cells), tuple(moves))
+
+
+def move_kind(cell: int, move: int) -> str:
+    """``"op->op"`` of the one edge on which two cells differ (``nor_conv_3x3->skip_connect``)."""
+    a, b = nb201.decode(cell), nb201.decode(move)
+    changed = [(x, y) for x, y in zip(a, b) if x != y]
+    if len(changed) != 1:
+        raise NatError(f"cells {cell} and {move} differ on {len(changed)} edges, not one")
+    return f"{changed[0][0]}->{changed[0][1]}"
 
 
 @torch.no_grad()
@@ -129,7 +154,7 @@ def fidelity_report(scores: dict[int, tuple[float, float]], probe: FidelityProbe
                     min_diff: float = 0.5) -> dict:
     """Correlations over the probe's cells and sign agreement over its moves, for the supernet's
     accuracy and for its (negated) loss. ``truth[code]`` is the table's value in percent."""
-    cells = list(probe.cells)
+    cells = probe.sampled
     true = truth[cells]
     pairs = list(zip(probe.cells, probe.moves))
     true_diff = np.array([truth[m] - truth[c] for c, m in pairs])
@@ -142,6 +167,11 @@ def fidelity_report(scores: dict[int, tuple[float, float]], probe: FidelityProbe
         est_diff = np.array([sign * (scores[m][index] - scores[c][index]) for c, m in pairs])
         agree = np.sign(est_diff[clear]) == np.sign(true_diff[clear])
         report[f"pair_agreement_{name}"] = float(agree.mean()) if clear.any() else None
+        by_kind: dict[str, list] = {}
+        for (c, m), ok in zip(np.array(pairs)[clear], agree):
+            by_kind.setdefault(move_kind(int(c), int(m)), []).append(bool(ok))
+        report[f"pairs_by_kind_{name}"] = {k: {"pairs": len(v), "agreement": float(np.mean(v))}
+                                           for k, v in sorted(by_kind.items())}
     accs = np.array([scores[c][0] for c in cells])
     report["mean_supernet_acc"] = float(accs.mean())
     report["supernet_acc_quartiles"] = [float(q) for q in np.percentile(accs, [25, 50, 75])]
@@ -157,4 +187,8 @@ def format_fidelity(r: dict) -> str:
         f"{'supernet accuracy':<22}{r['spearman_acc']:>10.3f}{r['kendall_acc']:>10.3f}{pct(r['pair_agreement_acc']):>22}",
         f"{'supernet -loss':<22}{r['spearman_loss']:>10.3f}{r['kendall_loss']:>10.3f}{pct(r['pair_agreement_loss']):>22}",
         f"mean supernet accuracy of the cells: {r['mean_supernet_acc']:.2f}%  (a coin agrees on 50% of pairs)",
+        *(["pair sign agreement by kind of move (pairs; by accuracy, by -loss):"]
+          + [f"  {kind:<34}{v['pairs']:>6}{pct(v['agreement']):>9}"
+             f"{pct(r.get('pairs_by_kind_loss', {}).get(kind, {}).get('agreement')):>9}"
+             for kind, v in r.get("pairs_by_kind_acc", {}).items()] if r.get("pairs_by_kind_acc") else []),
     ])

@@ -26,7 +26,8 @@ class SearchConfig:
     resolution: int | None = None         # supernet inputs average-pooled to this size (None: the data's own)
     sampler: str = "uniform"              # p(beta) for w steps: uniform (paper) or fair (every op of every
                                           # edge equally often: blocks of architectures whose ops per edge
-                                          # are a permutation of the candidates)
+                                          # are a permutation of the candidates) or deiso (nb201: each
+                                          # distinct function equally often, arch.nb201.sample_structure)
     # data (the paper's 40% / 60% split of the CIFAR-10 training set)
     dataset: str = "cifar10"              # for the input size and class count
     subset: int | None = None             # use only N training images (split 40/60)
@@ -102,8 +103,10 @@ class SearchConfig:
             raise ValueError("baseline 'loo' compares each sample with the input's other samples: it needs n >= 2")
         if self.w_augment not in ("crop", "crop-mean", "flip"):
             raise ValueError(f"w_augment must be crop, crop-mean or flip, got {self.w_augment!r}")
-        if self.sampler not in ("uniform", "fair"):
-            raise ValueError(f"sampler must be 'uniform' or 'fair', got {self.sampler!r}")
+        if self.sampler not in ("uniform", "fair", "deiso"):
+            raise ValueError(f"sampler must be 'uniform', 'fair' or 'deiso', got {self.sampler!r}")
+        if self.sampler == "deiso" and self.space != "nb201":
+            raise ValueError("sampler 'deiso' draws NAS-Bench-201 cells by the function they compute: it needs space nb201")
         if self.resolution is not None and self.resolution < 8:
             raise ValueError(f"resolution must be at least 8 pixels, got {self.resolution}")
         if not 0 <= self.warmup_epochs < self.epochs:

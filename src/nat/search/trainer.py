@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..arch import nb201
 from ..arch.genotype import Genotype
 from ..arch.space import CellSpace, get_space
 from ..data import Augment, BatchLoader, Dataset, split_indices, subset_indices
@@ -199,6 +200,8 @@ class Search:
             if self.cfg.sampler == "fair":
                 queue = queue or self.space.sample_fair_block(self.rng)
                 beta = queue.pop()
+            elif self.cfg.sampler == "deiso":
+                beta = nb201.to_genotype(nb201.decode(nb201.sample_structure(self.rng)))
             else:
                 beta = self.space.sample(self.rng)
             logits = self.supernet(x, beta)
