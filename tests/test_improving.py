@@ -223,6 +223,25 @@ def test_deiso_sampling_draws_every_function_equally_often():
     assert SearchConfig(space="nb201", sampler="deiso").sampler == "deiso"
 
 
+def test_a_deiso_search_trains_on_cells_drawn_by_function(tmp_path, monkeypatch):
+    from nat.data import Dataset
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (120, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, 120)
+    data = Dataset.from_arrays("fake", [str(i) for i in range(10)], images[:100], labels[:100], images[100:],
+                               labels[100:])
+    drawn: list[int] = []
+    original = nb201.sample_structure
+    monkeypatch.setattr(nb201, "sample_structure", lambda r: drawn.append(original(r)) or drawn[-1])
+    cfg = SearchConfig(space="nb201", channels=4, layers=3, resolution=16, batch_size=8, epochs=2, warmup_epochs=1,
+                       w_steps=3, theta_steps=1, sampler="deiso", device="cpu")
+    run_search(cfg, data, tmp_path / "a")
+    first, drawn[:] = list(drawn), []
+    run_search(cfg, data, tmp_path / "b")
+    assert len(first) == 2 * 3 and drawn == first  # every w step, from the run's own seeded generator
+    assert all(nb201.connected_codes()[c] for c in first)
+
+
 def test_config_refuses_a_loo_baseline_with_one_sample():
     with pytest.raises(ValueError, match="n >= 2"):
         SearchConfig(baseline="loo", n=1)
