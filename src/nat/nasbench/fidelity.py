@@ -6,7 +6,7 @@ using one, measure that judgement where the truth is known:
 - **rank correlation** (Spearman, Kendall) between the supernet's accuracy and the table's over a
   seeded sample of random connected cells;
 - **pair sign agreement**: for each sampled cell, one random *one-edge legal move* (what a NAT
-  decision is), or every one of them (``moves_per_cell=0``: about eight times the pairs, so the
+  decision is), or every one of them (``moves_per_cell=0``: about nine times the pairs, so the
   share is known to about a point instead of four); the share of pairs where the supernet's
   difference has the sign of the truth's, counted over the pairs whose true difference is at
   least ``min_diff`` points (closer pairs are within the benchmark's own seed noise), overall and
@@ -32,8 +32,8 @@ from ..arch import nb201
 from ..errors import NatError
 from ..runtime.progress import progress
 
-__all__ = ["FidelityProbe", "make_probe", "move_kind", "score_codes", "rank_correlation", "kendall_tau", "fidelity_report",
-           "format_fidelity"]
+__all__ = ["FidelityProbe", "make_probe", "move_kind", "score_codes", "rank_correlation", "kendall_tau",
+           "fidelity_report", "format_fidelity"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,9 @@ def make_probe(n_cells: int = 200, seed: int = 0, moves_per_cell: int = 1) -> Fi
     rng = random.Random(seed)
     cells, moves = [], []
     for code in rng.sample(pool, n_cells):
-        options = _one_edge_moves(code)  # never empty: a connected cell's convolutions may become skips
+        options = _one_edge_moves(code)
+        if not options:  # none of the connected cells lacks one (a none may become a skip, a skip none), but be safe
+            continue
         if moves_per_cell == 1:  # one draw per cell, as the probe always made: its pairs stay the same
             chosen = [rng.choice(options)]
         elif moves_per_cell == 0 or moves_per_cell >= len(options):
