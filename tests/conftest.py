@@ -1,4 +1,5 @@
-"""Fixtures several test modules share: one torch thread, generated image folders, a decode cache."""
+"""Fixtures several test modules share: one torch thread, generated image folders, noise data sets,
+a decode cache."""
 
 from __future__ import annotations
 
@@ -44,6 +45,23 @@ def write_image_folder(root: Path, counts: dict[str, int], classes: tuple[str, .
 def image_folder():
     """:func:`write_image_folder`, for modules that build their own data sets."""
     return write_image_folder
+
+
+def noise_dataset(train: int, test: int, *, seed: int = 0):
+    """A CIFAR-shaped :class:`~nat.data.Dataset` of uniform noise with random labels: ``train``
+    training and ``test`` test images, drawn in that order from one seeded generator."""
+    from nat.data import Dataset
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (train + test, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, train + test)
+    return Dataset.from_arrays("fake", [str(i) for i in range(10)], images[:train], labels[:train], images[train:],
+                               labels[train:])
+
+
+@pytest.fixture(scope="session")
+def noise_data():
+    """:func:`noise_dataset`, for modules that need a data set without reading one."""
+    return noise_dataset
 
 
 @pytest.fixture(scope="module")

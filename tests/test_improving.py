@@ -223,13 +223,8 @@ def test_deiso_sampling_draws_every_function_equally_often():
     assert SearchConfig(space="nb201", sampler="deiso").sampler == "deiso"
 
 
-def test_a_deiso_search_trains_on_cells_drawn_by_function(tmp_path, monkeypatch):
-    from nat.data import Dataset
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (120, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 10, 120)
-    data = Dataset.from_arrays("fake", [str(i) for i in range(10)], images[:100], labels[:100], images[100:],
-                               labels[100:])
+def test_a_deiso_search_trains_on_cells_drawn_by_function(tmp_path, monkeypatch, noise_data):
+    data = noise_data(100, 20)
     drawn: list[int] = []
     original = nb201.sample_structure
     monkeypatch.setattr(nb201, "sample_structure", lambda r: drawn.append(original(r)) or drawn[-1])

@@ -22,7 +22,6 @@ from nat.nasbench import fixture, load_table
 from nat.nasbench.bench import Oracle, select_inputs
 from nat.cli import main
 from nat.costs import genotype_cost, network_cost
-from nat.data import Dataset
 from nat.errors import GenotypeError, NatError
 from nat.nn.nb201 import NB201CostModel, NB201Network
 from nat.nn.network import NetworkConfig
@@ -374,19 +373,16 @@ def test_bench_refuses_a_darts_run(capsys, tmp_path, table_path, table_run):
 
 
 # -- search with supernet rewards, transform ----------------------------------------------------
-def test_supernet_search_and_transform(capsys, tmp_path):
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (240, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 10, 240)
-    data = Dataset.from_arrays("fake", [str(i) for i in range(10)], images[:200], labels[:200], images[200:],
-                               labels[200:])
+def test_supernet_search_and_transform(capsys, tmp_path, noise_data):
+    data = noise_data(200, 40)
     cfg = SearchConfig(space="nb201", channels=4, layers=3, batch_size=16, epochs=1, w_steps=2, theta_steps=2,
                        policy="gcn,lstm", device="cpu")
     summary = run_search(cfg, data, tmp_path / "run")
     assert summary["supernet_params"] > 0 and "supernet" in summary["reward"]
     t = load_transformer(tmp_path / "run", nb201.genotype_from_string(EXAMPLE))
     assert type(t.supernet).__name__ == "NB201Supernet"
-    x, y = torch.from_numpy(images[:32]).permute(0, 3, 1, 2).float() / 255, torch.from_numpy(labels[:32])
+    x = torch.from_numpy(data.train_images[:32]).permute(0, 3, 1, 2).float() / 255
+    y = torch.from_numpy(data.train_labels[:32])
     result = transform(nb201.genotype_from_string(EXAMPLE), t, candidates=4, batches=[(x, y)])
     assert SPACE.contains(result.genotype) and result.cost_after.params <= result.cost_before.params
     assert all(c["cell"] == "cell" for c in result.changed)

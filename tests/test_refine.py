@@ -146,24 +146,20 @@ def test_transform_refine_reaches_the_supernets_favourite_and_margin_keeps_the_i
 
 
 # -- packed transformers: the supernet travels with the policy -------------------------------------
-def test_packed_transformer_scores_as_its_run_folder(tmp_path):
-    from nat.data import Dataset
+def test_packed_transformer_scores_as_its_run_folder(tmp_path, noise_data):
     from nat.search.config import SearchConfig
     from nat.search.rewards import fit
     from nat.search.trainer import run_search
     from nat.search.transform import load_transformer, pack_transformer
 
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (96, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 10, 96)
-    data = Dataset.from_arrays("fake", [str(i) for i in range(10)], images[:64], labels[:64], images[64:], labels[64:])
+    data = noise_data(64, 32)
     cfg = SearchConfig(space="nb201", channels=4, layers=3, resolution=16, batch_size=16, epochs=1, w_steps=2,
                        theta_steps=1, policy="gcn", device="cpu")
     run_search(cfg, data, tmp_path / "run")
     beta = nb201.genotype_from_string(EXAMPLE)
     folder = load_transformer(tmp_path / "run", beta)
-    x = torch.as_tensor(images[64:80]).permute(0, 3, 1, 2).float() / 255
-    batches = [(x, torch.as_tensor(labels[64:80]))]
+    x = torch.as_tensor(data.test_images[:16]).permute(0, 3, 1, 2).float() / 255
+    batches = [(x, torch.as_tensor(data.test_labels[:16]))]
     exact = load_transformer(pack_transformer(tmp_path / "run", tmp_path / "full.pt", half=False), beta)
     small = load_transformer(pack_transformer(tmp_path / "run", tmp_path / "half.pt"), beta)
     assert (tmp_path / "half.pt").stat().st_size < (tmp_path / "full.pt").stat().st_size

@@ -10,7 +10,6 @@ import nat.search.trainer as trainer_module
 from nat.arch import Genotype, is_legal_transformation, zoo
 from nat.arch.space import SPACES
 from nat.cli import main
-from nat.data import Dataset
 from nat.errors import NatError, RunAborted
 from nat.nn.network import NetworkConfig
 from nat.policy import Policy
@@ -24,11 +23,8 @@ SMALL = NetworkConfig("cifar10", channels=8, layers=5)
 
 
 @pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (400, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 10, 400)
-    return Dataset.from_arrays("fake", [str(i) for i in range(10)], images[:320], labels[:320], images[320:], labels[320:])
+def data(noise_data):
+    return noise_data(320, 80)
 
 
 TINY = SearchConfig(channels=4, layers=3, batch_size=16, epochs=3, w_steps=2, theta_steps=2, policy="gcn,lstm",

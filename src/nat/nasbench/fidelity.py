@@ -182,6 +182,11 @@ def fidelity_report(scores: dict[int, tuple[float, float]], probe: FidelityProbe
 
 def format_fidelity(r: dict) -> str:
     pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    by_kind = []
+    if r.get("pairs_by_kind_acc"):  # reports saved before the breakdown existed have none
+        by_kind = ["pair sign agreement by kind of move (pairs; by accuracy, by -loss):"] + [
+            f"  {kind:<34}{v['pairs']:>6}{pct(v['agreement']):>9}{pct(r['pairs_by_kind_loss'][kind]['agreement']):>9}"
+            for kind, v in r["pairs_by_kind_acc"].items()]
     return "\n".join([
         f"supernet fidelity against the table: {r['cells']} random connected cells, {r['pairs']} one-edge moves "
         f"whose true difference is at least {r['min_diff']} points",
@@ -189,8 +194,5 @@ def format_fidelity(r: dict) -> str:
         f"{'supernet accuracy':<22}{r['spearman_acc']:>10.3f}{r['kendall_acc']:>10.3f}{pct(r['pair_agreement_acc']):>22}",
         f"{'supernet -loss':<22}{r['spearman_loss']:>10.3f}{r['kendall_loss']:>10.3f}{pct(r['pair_agreement_loss']):>22}",
         f"mean supernet accuracy of the cells: {r['mean_supernet_acc']:.2f}%  (a coin agrees on 50% of pairs)",
-        *(["pair sign agreement by kind of move (pairs; by accuracy, by -loss):"]
-          + [f"  {kind:<34}{v['pairs']:>6}{pct(v['agreement']):>9}"
-             f"{pct(r.get('pairs_by_kind_loss', {}).get(kind, {}).get('agreement')):>9}"
-             for kind, v in r.get("pairs_by_kind_acc", {}).items()] if r.get("pairs_by_kind_acc") else []),
+        *by_kind,
     ])

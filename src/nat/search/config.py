@@ -143,11 +143,6 @@ PRESETS: dict[str, dict] = {
     # network (C=16, one cell per stage, 16x16 inputs) trained for many more steps.
     "nb201-cpu": {"space": "nb201", "channels": 16, "layers": 3, "resolution": 16, "batch_size": 64,
                   "w_lr": 0.05, "w_lr_min": 0.001, "w_weight_decay": 5e-4, "epochs": 100},
-    # nb201-cpu with de-isomorphic sampling: each distinct function a cell computes is trained
-    # equally often. Uniform codes mostly train simple cells written many ways (dead edges), and
-    # the supernet then cannot see what a convolution is worth against a skip (README, step 8).
-    "nb201-cpu-deiso": {"space": "nb201", "channels": 16, "layers": 3, "resolution": 16, "batch_size": 64,
-                        "w_lr": 0.05, "w_lr_min": 0.001, "w_weight_decay": 5e-4, "epochs": 100, "sampler": "deiso"},
     # The DARTS and loose-end spaces on a 2-core CPU in under an hour, with what worked on
     # NAS-Bench-201: a small low-resolution supernet trained alone first (warm-up), then the
     # edge-conditioned policy with many samples per input, scaled leave-one-out advantages and the
@@ -165,3 +160,8 @@ PRESETS: dict[str, dict] = {
                           "reward_score": "fit", "theta_lr": 1e-3, "entropy": 0.01, "entropy_final": 0.001,
                           "theta_steps": 60, "reward_proxy": "synflow"},
 }
+
+# nb201-cpu with de-isomorphic sampling: each distinct function a cell computes is trained equally
+# often. Uniform codes mostly train simple cells written many ways (dead edges), and the supernet
+# then cannot see what a convolution is worth against a skip (README, step 8).
+PRESETS["nb201-cpu-deiso"] = {**PRESETS["nb201-cpu"], "sampler": "deiso"}
