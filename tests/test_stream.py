@@ -221,6 +221,23 @@ def test_resume_mid_epoch_is_bit_identical(mixed):
     assert resumed.state_dict() == {"epoch": 2, "step": 0}
 
 
+def test_workers_in_a_ddp_process_start_from_a_fork_server_and_give_the_same_batches(mixed, tmp_path):
+    """Forking a process whose gloo threads may hold a lock can hang the worker (seen once in CI), so
+    under a process group the workers come from a single-threaded fork server instead; the batches,
+    which depend only on (seed, epoch, step, rank), are the same."""
+    from nat.data.stream import _worker_context
+
+    assert _worker_context().get_start_method() == "fork"
+    alone = run(mixed, workers=1)
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0,
+                                         world_size=1)
+    try:
+        assert _worker_context().get_start_method() == "forkserver"
+        assert same(run(mixed, workers=1), alone)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
 def test_epochs_differ(mixed):
     two = run(mixed, workers=0, epochs=2)
     assert not torch.equal(two[0][0], two[7][0])

@@ -292,6 +292,28 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """How worker processes start: ``fork`` where it is safe, ``forkserver`` in a DDP process.
+
+    fork starts a worker in milliseconds and shares the file list instead of pickling it. But a
+    forked child inherits every lock as it was at the fork, while only the forking thread comes
+    with it: a DDP process has gloo's communication threads running, and if one of them holds a
+    lock of the C++ runtime at that moment the worker waits for it forever (a rare hang, seen once
+    in CI; PyTorch issue 130610 is the same race with the pin-memory thread). The fork server is a
+    fresh single-threaded process, started once, that forks the workers instead; the price is the
+    plan pickled to each worker (the file list: 37 MB for ImageNet) once an epoch.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    threaded = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if "fork" in methods and not threaded:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["torch", __name__])  # workers fork from a server with torch loaded
+        return context
+    return multiprocessing.get_context("spawn")
+
+
 def default_workers() -> int:
     """Worker processes per training process when none are asked for: the cores this process may
     use, shared with torchrun's other local processes, less one for the training loop."""
@@ -361,9 +383,7 @@ class StreamLoader(EpochCursor):
         if self.workers > 0:
             options = {"num_workers": self.workers, "prefetch_factor": self.prefetch, "timeout": self.timeout,
                        "worker_init_fn": _worker_init}
-            if "fork" in multiprocessing.get_all_start_methods():
-                # fork: a worker starts in milliseconds and shares the file list instead of pickling it.
-                options["multiprocessing_context"] = multiprocessing.get_context("fork")
+            options["multiprocessing_context"] = _worker_context()
         return torch.utils.data.DataLoader(_Batches(self.plan), batch_size=None, sampler=keys,
                                            pin_memory=self.device.type == "cuda", **options)
 
