@@ -75,13 +75,21 @@ def decode_images(blobs: Sequence[bytes], names: Sequence[str], *, image_size: i
 
 
 def _worker_count(n: int, workers: int | None) -> int:
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if "fork" not in multiprocessing.get_all_start_methods() or _in_process_group():
         return 1
     if workers is not None:
         return max(1, workers)
     if n < _PARALLEL_MIN or not sys.platform.startswith("linux"):
         return 1
     return len(os.sched_getaffinity(0))
+
+
+def _in_process_group() -> bool:
+    # A DDP process has gloo's threads running; a child forked while one of them holds a lock can
+    # hang (see nat.data.stream._worker_context), so a DDP rank decodes serially.
+    import torch.distributed
+
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
 def _decode_chunk(job: tuple[list[bytes], int | None]) -> np.ndarray | tuple[int, str]:
