@@ -62,6 +62,8 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=1024, help="held-out images every cell is scored on")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-minutes", type=float, default=None, help="stop training after this many minutes")
+    ap.add_argument("--stop-at", type=int, default=None,
+                    help="stop after this epoch, the learning rate still on the --epochs schedule (a mid-schedule supernet)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -89,7 +91,8 @@ def main() -> None:
         trained_s += row["time_s"]
         search.epoch += 1
         search.history.append(row)
-        last = search.epoch == cfg.epochs or (args.max_minutes and trained_s / 60 >= args.max_minutes)
+        last = (search.epoch == cfg.epochs or search.epoch == args.stop_at
+                or (args.max_minutes and trained_s / 60 >= args.max_minutes))
         if search.epoch % args.eval_every == 0 or last:
             search.supernet.eval()
             scores = score_codes(search.supernet, probe.codes, batches)
