@@ -35,7 +35,7 @@ from nat.runtime.plot import plot_metrics  # noqa: E402
 from nat.search.config import PRESETS, SearchConfig  # noqa: E402
 from nat.search.trainer import Search, scoring_batches, search_split  # noqa: E402
 
-FIELDS = ("channels", "layers", "resolution", "batch_size", "w_lr", "w_lr_min", "w_weight_decay", "subset",
+FIELDS = ("channels", "layers", "resolution", "batch_size", "w_lr", "w_lr_min", "w_lr_epochs", "w_weight_decay", "subset",
           "sampler", "epochs", "seed")
 
 

@@ -237,6 +237,24 @@ def test_a_deiso_search_trains_on_cells_drawn_by_function(tmp_path, monkeypatch,
     assert all(nb201.connected_codes()[c] for c in first)
 
 
+def test_a_supernet_stopped_partway_down_its_cosine(tmp_path, noise_data):
+    """w_lr_epochs=4 with epochs=2: the two epochs run at the rates of the first half of a 4-epoch
+    cosine (by hand: lr_min + (lr - lr_min) / 2 * (1 + cos(pi * e / 4))), not decaying to lr_min."""
+    import json
+    import math
+
+    cfg = SearchConfig(space="nb201", channels=4, layers=3, resolution=16, batch_size=8, epochs=2, warmup_epochs=1,
+                       w_steps=2, theta_steps=1, w_lr=0.05, w_lr_min=0.001, w_lr_epochs=4, device="cpu")
+    run_search(cfg, noise_data(100, 20), tmp_path / "mid")
+    rates = [json.loads(line)["lr"] for line in (tmp_path / "mid" / "metrics.jsonl").read_text().splitlines()]
+    assert rates == pytest.approx([0.05, 0.001 + 0.049 / 2 * (1 + math.cos(math.pi / 4))])
+    with pytest.raises(ValueError, match="at least epochs"):
+        SearchConfig(epochs=10, w_lr_epochs=5)
+    from nat.search.config import PRESETS
+    mid, full = PRESETS["nb201-cpu-deiso-mid"], PRESETS["nb201-cpu-deiso"]
+    assert (mid["epochs"], mid["w_lr_epochs"]) == (50, full["epochs"]) and SearchConfig(**mid).sampler == "deiso"
+
+
 def test_config_refuses_a_loo_baseline_with_one_sample():
     with pytest.raises(ValueError, match="n >= 2"):
         SearchConfig(baseline="loo", n=1)

@@ -173,7 +173,8 @@ class Search:
 
     def lr_at(self, epoch: int) -> float:
         cfg = self.cfg
-        return cfg.w_lr_min + 0.5 * (cfg.w_lr - cfg.w_lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs))
+        return cfg.w_lr_min + 0.5 * (cfg.w_lr - cfg.w_lr_min) * (
+            1 + math.cos(math.pi * epoch / (cfg.w_lr_epochs or cfg.epochs)))
 
     def entropy_at(self, epoch: int) -> float:
         """lambda at ``epoch``: constant (paper), or a cosine from ``entropy`` to ``entropy_final``."""
