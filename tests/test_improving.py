@@ -159,6 +159,22 @@ def test_bench_fidelity_command(capsys, tmp_path):
     code = main(["bench", "--table", str(table), "--metric", "test_acc", "--transformer", str(tmp_path / "run"),
                  "--fidelity", str(REAL_ARCHIVE), "--cells", "12", "--images", "32"])
     assert code == 0 and "pair sign agreement" in capsys.readouterr().out
+    # the recommended selection, through nat transform's own function, graded by the table
+    bench = ["bench", "--table", str(table), "--metric", "test_acc", "--transformer", str(tmp_path / "run"),
+             "--archs", "4", "--select-on", str(REAL_ARCHIVE), "--subset", "64", "--refine", "--json", "--rows"]
+    code = main([*bench, "--significance", "0"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and "refined" in out["selection"] and "0 paired SE" in out["selection"]
+    for row in out["rows"]:
+        beta, alpha = nb201.genotype_from_string(row["arch"]), nb201.genotype_from_string(row["transformed_arch"])
+        assert is_legal_transformation(beta, alpha)
+    code = main([*bench, "--significance", "1e9"])  # no change is that sure: every input comes back
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["changed"] == 0 and out["mean_gain"] == 0
+    code = main(["bench", "--table", str(table), "--metric", "test_acc", "--transformer", str(tmp_path / "run"),
+                 "--refine"])
+    err = capsys.readouterr().err
+    assert code == 2 and "give --select-on DATA" in err and err.count("\n") == 1
 
 
 # -- the supernet proxy and the samplers ----------------------------------------------------------

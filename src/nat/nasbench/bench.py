@@ -95,9 +95,14 @@ def _shares(gains: np.ndarray) -> dict[str, float]:
 
 
 def run_bench(table: BenchTable, transformer: Transformer, *, archs: int | None = None, greedy: bool = True,
-              candidates: int = 10, seed: int = 0, batches: list | None = None,
+              candidates: int = 10, seed: int = 0, batches: list | None = None, refine: bool = False,
+              significance: float | None = None, margin: float = 0.0,
               show_progress: bool = False) -> tuple[dict, list[BenchRow]]:
-    """Transform the inputs and score everything against ``table``; returns (summary, rows)."""
+    """Transform the inputs and score everything against ``table``; returns (summary, rows).
+
+    ``refine``, ``significance`` and ``margin`` (they need ``batches``) make the selection
+    ``nat transform --select-on --refine --significance Z`` makes, through the same function
+    (:func:`nat.search.transform.transform`), so its claim can be checked on the truth."""
     space = get_space(transformer.space)
     if space.name != "nb201":
         raise NatError(f"{transformer.source}: trained on the {transformer.space} space; `nat bench` needs a "
@@ -105,6 +110,8 @@ def run_bench(table: BenchTable, transformer: Transformer, *, archs: int | None 
     oracle, cost = Oracle(table), NB201CostModel()
     baseline = RandomPolicy(cell_types=space.cell_types)
     randomly = Transformer(baseline, space.name, "random")
+    if (refine or significance is not None or margin) and batches is None:
+        raise NatError("refinement, --significance and --margin rank by the supernet: give --select-on DATA")
     if batches is not None and transformer.supernet is None:
         raise NatError(f"{transformer.source}: selecting on held-out data needs the run's supernet, and this run has "
                        "none (trained with a table reward?)")
@@ -114,7 +121,7 @@ def run_bench(table: BenchTable, transformer: Transformer, *, archs: int | None 
         beta = nb201.to_genotype(nb201.decode(code))
         with torch.no_grad():
             ours = transform(beta, transformer, candidates=candidates, greedy=greedy, batches=batches,
-                             seed=seed + i, cost_fn=cost)
+                             seed=seed + i, cost_fn=cost, refine=refine, significance=significance, margin=margin)
             theirs = transform(beta, randomly, candidates=1, seed=seed + i, cost_fn=cost)
         rows.append(BenchRow(
             arch=nb201.all_strings()[code], transformed_arch=nb201.genotype_to_string(ours.genotype),
@@ -122,11 +129,12 @@ def run_bench(table: BenchTable, transformer: Transformer, *, archs: int | None 
             oracle=oracle(code)[1], params_before=ours.cost_before.params, params_after=ours.cost_after.params,
             madds_before=ours.cost_before.madds, madds_after=ours.cost_after.madds))
     return summarise(rows, table, transformer, greedy=greedy, candidates=candidates, batches=batches,
-                     seed=seed, archs=archs), rows
+                     seed=seed, archs=archs, refine=refine, significance=significance, margin=margin), rows
 
 
 def summarise(rows: list[BenchRow], table: BenchTable, transformer: Transformer, *, greedy: bool, candidates: int,
-              batches: list | None, seed: int, archs: int | None) -> dict:
+              batches: list | None, seed: int, archs: int | None, refine: bool = False,
+              significance: float | None = None, margin: float = 0.0) -> dict:
     col = lambda name: np.array([getattr(r, name) for r in rows], dtype=float)  # noqa: E731
     inp, out, rnd, orc = col("input"), col("transformed"), col("random"), col("oracle")
     oracle_gain = float((orc - inp).mean())
@@ -138,6 +146,12 @@ def summarise(rows: list[BenchRow], table: BenchTable, transformer: Transformer,
                      f"{sum(len(y) for _, y in batches)} held-out training images")
     else:
         selection = f"Sampling: the most probable of {candidates} candidates (no supernet scoring)"
+    if refine:
+        selection += ", then refined one legal edge change at a time on the supernet's score"
+    if margin:
+        selection += f"; a change kept only {margin:g} points of score above the input"
+    if significance is not None:
+        selection += f"; a change kept only if its held-out loss beats the input's by {significance:g} paired SE"
     notes = ["the table is read only to score results and to find the oracle; never to select"]
     reward = transformer.config.get("reward", "supernet")
     if reward.startswith("table:"):

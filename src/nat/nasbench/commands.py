@@ -38,6 +38,14 @@ def register(sub) -> None:
     p.add_argument("--select-on", metavar="DATA", help="score candidates with the run's supernet on the held-out 60%% "
                                                        "split of this data set")
     p.add_argument("--subset", type=int, default=500, help="held-out images for --select-on (default 500)")
+    p.add_argument("--refine", action="store_true", help="with --select-on: hill-climb the chosen cell one legal "
+                                                         "edge change at a time on the supernet's score (as nat "
+                                                         "transform --refine)")
+    p.add_argument("--significance", type=float, metavar="Z", help="with --select-on: keep a change only if its "
+                                                                   "held-out loss beats the input's by Z paired "
+                                                                   "standard errors (as nat transform)")
+    p.add_argument("--margin", type=float, default=0.0, help="with --select-on: keep a change only this many points "
+                                                             "of score above the input (as nat transform)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object (with --rows, one entry per input)")
     p.add_argument("--rows", action="store_true", help="with --json: include every input's row")
@@ -70,8 +78,10 @@ def cmd_bench(args) -> int:
         return cmd_fidelity(args)
     if args.candidates is not None and args.candidates < 1:
         raise NatError(f"--candidates must be at least 1, got {args.candidates}")
-    if args.select_on and args.candidates is None:
-        raise NatError("--select-on scores sampled candidates: give --candidates K as well")
+    if args.select_on and args.candidates is None and not args.refine:
+        raise NatError("--select-on scores sampled candidates: give --candidates K (or --refine) as well")
+    if (args.refine or args.significance is not None or args.margin) and not args.select_on:
+        raise NatError("--refine, --significance and --margin rank by the supernet: give --select-on DATA as well")
     if args.plot:
         check_plot_path(args.plot)
     table = load_table(args.table, args.metric)
@@ -83,7 +93,8 @@ def cmd_bench(args) -> int:
                            "trained with supernet rewards)")
         batches = _selection_batches(transformer, args.select_on, args.subset)
     summary, rows = run_bench(table, transformer, archs=args.archs, greedy=args.candidates is None,
-                              candidates=args.candidates or 1, seed=args.seed, batches=batches,
+                              candidates=args.candidates or 1, seed=args.seed, batches=batches, refine=args.refine,
+                              significance=args.significance, margin=args.margin,
                               show_progress=sys.stderr.isatty())
     if args.plot:
         write_gain_plot(rows, args.plot, metric=table.metric, seed=args.seed)
