@@ -96,11 +96,11 @@ def _shares(gains: np.ndarray) -> dict[str, float]:
 
 def run_bench(table: BenchTable, transformer: Transformer, *, archs: int | None = None, greedy: bool = True,
               candidates: int = 10, seed: int = 0, batches: list | None = None, refine: bool = False,
-              significance: float | None = None, margin: float = 0.0,
+              significance: float | None = None, margin: float = 0.0, proxy: str | None = None,
               show_progress: bool = False) -> tuple[dict, list[BenchRow]]:
     """Transform the inputs and score everything against ``table``; returns (summary, rows).
 
-    ``refine``, ``significance`` and ``margin`` (they need ``batches``) make the selection
+    ``refine``, ``significance``, ``margin`` and ``proxy`` (they need ``batches``) make the selection
     ``nat transform --select-on --refine --significance Z`` makes, through the same function
     (:func:`nat.search.transform.transform`), so its claim can be checked on the truth."""
     space = get_space(transformer.space)
@@ -110,8 +110,8 @@ def run_bench(table: BenchTable, transformer: Transformer, *, archs: int | None 
     oracle, cost = Oracle(table), NB201CostModel()
     baseline = RandomPolicy(cell_types=space.cell_types)
     randomly = Transformer(baseline, space.name, "random")
-    if (refine or significance is not None or margin) and batches is None:
-        raise NatError("refinement, --significance and --margin rank by the supernet: give --select-on DATA")
+    if (refine or significance is not None or margin or proxy) and batches is None:
+        raise NatError("refinement, --significance, --margin and --proxy rank by the supernet: give --select-on DATA")
     if batches is not None and transformer.supernet is None:
         raise NatError(f"{transformer.source}: selecting on held-out data needs the run's supernet, and this run has "
                        "none (trained with a table reward?)")
@@ -121,7 +121,8 @@ def run_bench(table: BenchTable, transformer: Transformer, *, archs: int | None 
         beta = nb201.to_genotype(nb201.decode(code))
         with torch.no_grad():
             ours = transform(beta, transformer, candidates=candidates, greedy=greedy, batches=batches,
-                             seed=seed + i, cost_fn=cost, refine=refine, significance=significance, margin=margin)
+                             seed=seed + i, cost_fn=cost, refine=refine, significance=significance, margin=margin,
+                             proxy=proxy)
             theirs = transform(beta, randomly, candidates=1, seed=seed + i, cost_fn=cost)
         rows.append(BenchRow(
             arch=nb201.all_strings()[code], transformed_arch=nb201.genotype_to_string(ours.genotype),
@@ -129,12 +130,13 @@ def run_bench(table: BenchTable, transformer: Transformer, *, archs: int | None 
             oracle=oracle(code)[1], params_before=ours.cost_before.params, params_after=ours.cost_after.params,
             madds_before=ours.cost_before.madds, madds_after=ours.cost_after.madds))
     return summarise(rows, table, transformer, greedy=greedy, candidates=candidates, batches=batches,
-                     seed=seed, archs=archs, refine=refine, significance=significance, margin=margin), rows
+                     seed=seed, archs=archs, refine=refine, significance=significance, margin=margin,
+                     proxy=proxy), rows
 
 
 def summarise(rows: list[BenchRow], table: BenchTable, transformer: Transformer, *, greedy: bool, candidates: int,
               batches: list | None, seed: int, archs: int | None, refine: bool = False,
-              significance: float | None = None, margin: float = 0.0) -> dict:
+              significance: float | None = None, margin: float = 0.0, proxy: str | None = None) -> dict:
     col = lambda name: np.array([getattr(r, name) for r in rows], dtype=float)  # noqa: E731
     inp, out, rnd, orc = col("input"), col("transformed"), col("random"), col("oracle")
     oracle_gain = float((orc - inp).mean())
@@ -146,6 +148,8 @@ def summarise(rows: list[BenchRow], table: BenchTable, transformer: Transformer,
                      f"{sum(len(y) for _, y in batches)} held-out training images")
     else:
         selection = f"Sampling: the most probable of {candidates} candidates (no supernet scoring)"
+    if proxy:
+        selection += f", ranked by the supernet's fit + {proxy}"
     if refine:
         selection += ", then refined one legal edge change at a time on the supernet's score"
     if margin:

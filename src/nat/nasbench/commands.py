@@ -7,6 +7,7 @@ import json
 
 from ..errors import NatError
 from ..runtime.threads import parse_threads
+from ..search.config import PROXIES
 
 __all__ = ["register"]
 
@@ -44,6 +45,8 @@ def register(sub) -> None:
     p.add_argument("--significance", type=float, metavar="Z", help="with --select-on: keep a change only if its "
                                                                    "held-out loss beats the input's by Z paired "
                                                                    "standard errors (as nat transform)")
+    p.add_argument("--proxy", choices=PROXIES, help="with --select-on: rank by the supernet's fit plus this "
+                                                    "training-free score (as nat transform --proxy)")
     p.add_argument("--margin", type=float, default=0.0, help="with --select-on: keep a change only this many points "
                                                              "of score above the input (as nat transform)")
     p.add_argument("--seed", type=int, default=0)
@@ -80,8 +83,9 @@ def cmd_bench(args) -> int:
         raise NatError(f"--candidates must be at least 1, got {args.candidates}")
     if args.select_on and args.candidates is None and not args.refine:
         raise NatError("--select-on scores sampled candidates: give --candidates K (or --refine) as well")
-    if (args.refine or args.significance is not None or args.margin) and not args.select_on:
-        raise NatError("--refine, --significance and --margin rank by the supernet: give --select-on DATA as well")
+    if (args.refine or args.significance is not None or args.margin or args.proxy) and not args.select_on:
+        raise NatError("--refine, --significance, --margin and --proxy rank by the supernet: give --select-on DATA "
+                       "as well")
     if args.plot:
         check_plot_path(args.plot)
     table = load_table(args.table, args.metric)
@@ -94,7 +98,7 @@ def cmd_bench(args) -> int:
         batches = _selection_batches(transformer, args.select_on, args.subset)
     summary, rows = run_bench(table, transformer, archs=args.archs, greedy=args.candidates is None,
                               candidates=args.candidates or 1, seed=args.seed, batches=batches, refine=args.refine,
-                              significance=args.significance, margin=args.margin,
+                              significance=args.significance, margin=args.margin, proxy=args.proxy,
                               show_progress=sys.stderr.isatty())
     if args.plot:
         write_gain_plot(rows, args.plot, metric=table.metric, seed=args.seed)
