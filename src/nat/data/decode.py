@@ -75,7 +75,7 @@ def decode_images(blobs: Sequence[bytes], names: Sequence[str], *, image_size: i
 
 
 def _worker_count(n: int, workers: int | None) -> int:
-    if "fork" not in multiprocessing.get_all_start_methods() or _in_process_group():
+    if "fork" not in multiprocessing.get_all_start_methods() or in_process_group():
         return 1
     if workers is not None:
         return max(1, workers)
@@ -84,10 +84,11 @@ def _worker_count(n: int, workers: int | None) -> int:
     return len(os.sched_getaffinity(0))
 
 
-def _in_process_group() -> bool:
-    # A DDP process has gloo's threads running; a child forked while one of them holds a lock can
-    # hang (see nat.data.stream._worker_context), so a DDP rank decodes serially.
-    import torch.distributed
+def in_process_group() -> bool:
+    """Whether this process is a DDP rank, i.e. has gloo's or NCCL's threads running. A child forked
+    while one of them holds a lock can hang (nat.data.stream._worker_context), so such a process
+    must not fork: it decodes serially, and its streaming workers start from a fork server."""
+    import torch.distributed  # here: decoding alone does not need torch at import time
 
     return torch.distributed.is_available() and torch.distributed.is_initialized()
 

@@ -40,6 +40,7 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import NatError
 from . import crops
 from .dataset import channel_histogram, stats_from_histogram
+from .decode import in_process_group
 from .loader import EpochCursor, batch_generator, epoch_shard
 from .readers import Tree, image_folder_splits, open_tree
 
@@ -304,8 +305,7 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     plan pickled to each worker (the file list: 37 MB for ImageNet) once an epoch.
     """
     methods = multiprocessing.get_all_start_methods()
-    threaded = torch.distributed.is_available() and torch.distributed.is_initialized()
-    if "fork" in methods and not threaded:
+    if "fork" in methods and not in_process_group():
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")

@@ -83,9 +83,6 @@ def cmd_bench(args) -> int:
         raise NatError(f"--candidates must be at least 1, got {args.candidates}")
     if args.select_on and args.candidates is None and not args.refine:
         raise NatError("--select-on scores sampled candidates: give --candidates K (or --refine) as well")
-    if (args.refine or args.significance is not None or args.margin or args.proxy) and not args.select_on:
-        raise NatError("--refine, --significance, --margin and --proxy rank by the supernet: give --select-on DATA "
-                       "as well")
     if args.plot:
         check_plot_path(args.plot)
     table = load_table(args.table, args.metric)
