@@ -94,9 +94,10 @@ def test_transforming_without_scoring_never_builds_the_supernet():
     # `nat transform ARCH` without --select-on must not pay for the packed supernet (about a
     # third of the command's time); asking for it builds it once.
     from nat.arch.zoo import get
+    from nat.search.selection import Selection
     from nat.search.transform import load_transformer, transform
     t = load_transformer(None, get("DARTS").genotype)
     assert t.has_supernet and t._supernet is None
-    transform(get("DARTS").genotype, t, greedy=True, cost_config=SMALL[0])
+    transform(get("DARTS").genotype, t, Selection(greedy=True), cost_config=SMALL[0])
     assert t._supernet is None
     assert t.supernet is t.supernet is not None

@@ -32,6 +32,7 @@ from nat.search.rewards import accuracy, fit
 from nat.search.supernet import SupernetConfig
 from nat.search.supernet_nb201 import NB201Supernet
 from nat.search.trainer import run_search, scoring_batches
+from nat.search.selection import Selection
 from nat.search.transform import Transformer, transform
 
 REAL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.tar.gz"
@@ -164,7 +165,7 @@ def test_bench_fidelity_command(capsys, tmp_path):
              "--archs", "4", "--select-on", str(REAL_ARCHIVE), "--subset", "64", "--refine", "--json", "--rows"]
     code = main([*bench, "--significance", "0"])
     out = json.loads(capsys.readouterr().out)
-    assert code == 0 and "refined" in out["selection"] and "0 paired SE" in out["selection"]
+    assert code == 0 and "refined" in out["selection"] and "by 0 SE" in out["selection"]
     for row in out["rows"]:
         beta, alpha = nb201.genotype_from_string(row["arch"]), nb201.genotype_from_string(row["transformed_arch"])
         assert is_legal_transformation(beta, alpha)
@@ -375,7 +376,7 @@ def _stand_in(supernet: nn.Module) -> tuple[Transformer, list]:
 def test_sampling_returns_the_input_when_it_scores_best():
     beta = nb201.genotype_from_string(EXAMPLE)
     t, batches = _stand_in(_PrefersInput(beta))
-    result = transform(beta, t, candidates=8, batches=batches, cost_fn=NB201CostModel())
+    result = transform(beta, t, Selection(candidates=8), batches=batches, cost_fn=NB201CostModel())
     assert result.genotype == beta and result.input_won
     assert any("input won" in n for n in result.notes)
 
@@ -385,7 +386,7 @@ def test_refined_sampling_says_the_input_won_when_it_tops_the_candidates():
     # still say so (it once fell silent because the winner was the input's own entry)
     beta = nb201.genotype_from_string(EXAMPLE)
     t, batches = _stand_in(_PrefersInput(beta))
-    result = transform(beta, t, candidates=8, batches=batches, cost_fn=NB201CostModel(), refine=True)
+    result = transform(beta, t, Selection(candidates=8, refine=True), batches=batches, cost_fn=NB201CostModel())
     assert result.genotype == beta and result.input_won and result.refinement == []
     assert any("input won" in n for n in result.notes)
 
@@ -424,12 +425,12 @@ def test_fit_is_exp_of_minus_the_mean_cross_entropy_by_hand():
 def test_selection_ranks_by_the_score_it_is_asked_for():
     beta = nb201.genotype_from_string(EXAMPLE)
     t, batches = _stand_in(_SureButWrong(beta))
-    by_acc = transform(beta, t, candidates=8, batches=batches, cost_fn=NB201CostModel(), score="accuracy")
-    by_fit = transform(beta, t, candidates=8, batches=batches, cost_fn=NB201CostModel(), score="fit")
+    by_acc = transform(beta, t, Selection(candidates=8, score="accuracy"), batches=batches, cost_fn=NB201CostModel())
+    by_fit = transform(beta, t, Selection(candidates=8, score="fit"), batches=batches, cost_fn=NB201CostModel())
     assert by_acc.input_won and by_acc.genotype == beta
     assert not by_fit.input_won and by_fit.genotype != beta
     with pytest.raises(NatError, match="--score"):
-        transform(beta, t, candidates=8, batches=batches, cost_fn=NB201CostModel(), score="loss")
+        transform(beta, t, Selection(candidates=8, score="loss"), batches=batches, cost_fn=NB201CostModel())
 
 
 def test_shipped_nb201_transformer_is_chosen_for_a_benchmark_cell(capsys):

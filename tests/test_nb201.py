@@ -30,6 +30,7 @@ from nat.policy import GCNPolicy, LSTMPolicy, RandomPolicy
 from nat.search.config import SearchConfig
 from nat.search.supernet import SupernetConfig, supernet_class
 from nat.search.trainer import run_search
+from nat.search.selection import Selection
 from nat.search.transform import Transformer, load_transformer, transform
 
 SPACE = SPACES["nb201"]
@@ -383,7 +384,7 @@ def test_supernet_search_and_transform(capsys, tmp_path, noise_data):
     assert type(t.supernet).__name__ == "NB201Supernet"
     x = torch.from_numpy(data.train_images[:32]).permute(0, 3, 1, 2).float() / 255
     y = torch.from_numpy(data.train_labels[:32])
-    result = transform(nb201.genotype_from_string(EXAMPLE), t, candidates=4, batches=[(x, y)])
+    result = transform(nb201.genotype_from_string(EXAMPLE), t, Selection(candidates=4), batches=[(x, y)])
     assert SPACE.contains(result.genotype) and result.cost_after.params <= result.cost_before.params
     assert all(c["cell"] == "cell" for c in result.changed)
     capsys.readouterr()

@@ -18,6 +18,7 @@ from nat.errors import NatError
 from nat.nn.nb201 import NB201CostModel
 from nat.ops import SKIP
 from nat.search.refine import one_edge_moves, refine
+from nat.search.selection import Selection
 from nat.search.transform import transform
 
 from test_improving import _PrefersInput, _stand_in  # noqa: E402  (one set of stand-ins for the selection tests)
@@ -131,18 +132,18 @@ def test_transform_refine_reaches_the_supernets_favourite_and_margin_keeps_the_i
     target = nb201.genotype_from_string(EXAMPLE.replace("nor_conv_3x3~1", "skip_connect~1")
                                         .replace("avg_pool_3x3", "skip_connect"))
     t, batches = _stand_in(_LikesTarget(target))
-    plain = transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), seed=1)
-    refined = transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), seed=1, refine=True)
+    plain = transform(beta, t, Selection(candidates=2), batches=batches, cost_fn=NB201CostModel(), seed=1)
+    refined = transform(beta, t, Selection(candidates=2, refine=True), batches=batches, cost_fn=NB201CostModel(), seed=1)
     assert refined.genotype == target and refined.method.endswith("+refine")
     assert plain.genotype != target  # an untrained policy's two draws do not find it
     assert [s["to"] for s in refined.refinement] and any("refined" in n for n in refined.notes)
-    greedy = transform(beta, t, greedy=True, batches=batches, cost_fn=NB201CostModel(), refine=True)
+    greedy = transform(beta, t, Selection(greedy=True, refine=True), batches=batches, cost_fn=NB201CostModel())
     assert greedy.genotype == target  # refinement also follows the per-edge argmax
-    safe = transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), refine=True, margin=90.0)
+    safe = transform(beta, t, Selection(candidates=2, refine=True, margin=90.0), batches=batches, cost_fn=NB201CostModel())
     assert safe.genotype == beta and safe.input_won and safe.refinement == []
     assert any("point(s) more" in n for n in safe.notes)
     with pytest.raises(NatError, match="--margin"):
-        transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), margin=-1)
+        transform(beta, t, Selection(candidates=2, margin=-1), batches=batches, cost_fn=NB201CostModel())
 
 
 # -- packed transformers: the supernet travels with the policy -------------------------------------
@@ -228,15 +229,15 @@ def test_transform_significance_keeps_a_change_only_when_it_beats_the_noise():
     d = torch.tensor([ce(1) - (ce(3) if i % 2 == 0 else ce(0)) for i in range(20)], dtype=torch.float64)
     z = float(d.mean() / (d.std() / math.sqrt(20)))
     assert 0.3 < z < 1.0  # better on average, well within the noise
-    kept = transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), refine=True,
-                     significance=z - 0.01)
+    kept = transform(beta, t, Selection(candidates=2, refine=True, significance=z - 0.01), batches=batches,
+                     cost_fn=NB201CostModel())
     assert kept.genotype == better and not kept.input_won and kept.significance == pytest.approx(z)
-    held = transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), refine=True,
-                     significance=2.0)
+    held = transform(beta, t, Selection(candidates=2, refine=True, significance=2.0), batches=batches,
+                     cost_fn=NB201CostModel())
     assert held.genotype == beta and held.input_won and held.refinement == []
     assert any("standard error" in n for n in held.notes)
     with pytest.raises(NatError, match="--significance"):
-        transform(beta, t, candidates=2, batches=batches, cost_fn=NB201CostModel(), significance=-1)
+        transform(beta, t, Selection(candidates=2, significance=-1), batches=batches, cost_fn=NB201CostModel())
 
 
 @pytest.mark.parametrize("flag", [["--refine"], ["--significance", "2"], ["--proxy", "synflow"]])
@@ -266,8 +267,8 @@ def test_transform_with_synflow_keeps_the_convolutions_a_biased_supernet_would_d
     beta = nb201.genotype_from_string(EXAMPLE)
     t, batches = _stand_in(_LikesSkips(beta))
     t.supernet_config = {"dataset": "cifar10", "channels": 4, "layers": 3, "resolution": 8}
-    run = lambda **kw: transform(beta, t, candidates=6, batches=batches, cost_fn=NB201CostModel(),  # noqa: E731
-                                 refine=True, **kw)
+    run = lambda **kw: transform(beta, t, Selection(candidates=6, refine=True, **kw), batches=batches,  # noqa: E731
+                                 cost_fn=NB201CostModel())
     plain = run()
     assert _convs(plain.genotype) < _convs(beta)  # the biased supernet alone trades convolutions for skips
     assert run(proxy="synflow", proxy_weight=0.0).genotype == plain.genotype  # weight 0: the fit alone

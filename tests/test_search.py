@@ -17,6 +17,7 @@ from nat.runtime import load_checkpoint
 from nat.search.config import SearchConfig
 from nat.search.supernet import Supernet, SupernetConfig
 from nat.search.trainer import run_search
+from nat.search.selection import Selection
 from nat.search.transform import Transformer, load_transformer, transform
 
 SMALL = NetworkConfig("cifar10", channels=8, layers=5)
@@ -116,7 +117,7 @@ def test_transform_never_returns_a_costlier_cell(name):
     if name == "DARTS":  # pools everywhere: skips are free in the normal cell, dearer on stride-2 edges
         beta = Genotype(beta.reduce, beta.reduce)
     policy = AlwaysSkip(cost_aware=False)  # proposes skips on stride-2 pooling edges: FactorizedReduce, costlier
-    result = transform(beta, Transformer(policy, "darts", "test"), candidates=3, cost_config=SMALL)
+    result = transform(beta, Transformer(policy, "darts", "test"), Selection(candidates=3), cost_config=SMALL)
     assert is_legal_transformation(beta, result.genotype)
     assert result.cost_after.params <= result.cost_before.params
     assert result.cost_after.madds <= result.cost_before.madds
@@ -131,7 +132,7 @@ def test_transform_scores_with_the_supernet(data, tmp_path):
     assert t.supernet is not None
     x = torch.randn(8, 3, 32, 32)
     y = torch.randint(0, 10, (8,))
-    result = transform(beta, t, candidates=4, batches=[(x, y)], cost_config=SMALL)
+    result = transform(beta, t, Selection(candidates=4), batches=[(x, y)], cost_config=SMALL)
     scored = [c for c in result.candidates if c["dropped"] is None]
     assert all(c["score"] is not None for c in scored) or len(scored) <= 1
 

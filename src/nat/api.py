@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # importing torch-heavy modules here would slow `import nat` 
     from .arch.genotype import Genotype
     from .costs import Cost
     from .nn.network import NetworkConfig
+    from .search.selection import Selection
     from .search.transform import Transformer, TransformResult
 
 __all__ = ["resolve", "backbone_of", "network_config", "build_model", "cost", "load_transformer", "transform"]
@@ -129,34 +130,44 @@ def load_transformer(spec: str | Path | None = None, arch: Arch = "DARTS", devic
     return load(spec, resolve(arch)[1], device)
 
 
-def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *, greedy: bool = False,
-              candidates: int = 10, select_on: str | Path | Sequence | None = None, subset: int = 2000,
-              score: str = "fit", refine: bool = False, margin: float = 0.0, significance: float | None = None,
-              proxy: str | None = None, proxy_weight: float = 1.0, dataset: str | None = None, channels: int | None = None, layers: int | None = None,
+def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *,
+              select_on: str | Path | Sequence | None = None, selection: Selection | None = None,
+              objective: str | None = None, no_null: bool | None = None, greedy: bool | None = None,
+              candidates: int | None = None, subset: int | None = None, score: str | None = None,
+              refine: bool | None = None, margin: float | None = None, significance: float | None = None,
+              tolerance: float | None = None, proxy: str | None = None, proxy_weight: float | None = None,
+              dataset: str | None = None, channels: int | None = None, layers: int | None = None,
               seed: int = 0, name: str | None = None) -> TransformResult:
     """Transform ``arch`` with a trained policy (``nat transform``).
 
     ``transformer``: a run folder, a transformer file, a loaded :class:`Transformer`, or ``None``
     for the shipped one. ``select_on``: a data set (``nat.data.load_dataset`` spec: a folder or
-    archive of CIFAR-10) whose held-out split scores the candidates with the supernet -- ``subset``
-    images of it -- or a list of ``(images, labels)`` batches to score on. ``refine``, ``margin``
-    ``significance`` and ``proxy`` need it (see :func:`nat.search.transform.transform`). The result never
-    costs more than ``arch`` at the size asked for (cell networks) or as its backbone.
+    archive of CIFAR-10) whose held-out split the supernet judges candidates on -- ``subset``
+    images of it -- or a list of ``(images, labels)`` batches.
+
+    The selection (:class:`nat.search.selection.Selection`): ``selection`` if given, else with
+    ``select_on`` the one the transformer file recommends for the ``objective`` (``accurate``,
+    the default, or ``compact``), else the defaults; any other keyword given here (``no_null``,
+    ``refine``, ``significance``, ...) overrides it. The result never costs more than ``arch`` at
+    the size asked for (cell networks) or as its backbone.
     """
-    from .search.transform import Transformer, check_space, selection_batches
+    from .search.transform import Transformer, check_space, recommended_selection, selection_batches
     from .search.transform import transform as run
     label, beta = resolve(arch, name=name)
     model = transformer if isinstance(transformer, Transformer) else load_transformer(transformer, beta)
     check_space(beta, model)
-    if (refine or margin or significance is not None or proxy is not None) and select_on is None:
-        raise NatError("--refine, --margin, --significance and --proxy rank by the supernet's score: give "
-                       "--select-on DATA too")
+    asked = {"objective": objective, "no_null": no_null, "greedy": greedy, "candidates": candidates,
+             "subset": subset, "score": score, "refine": refine, "margin": margin, "significance": significance,
+             "tolerance": tolerance, "proxy": proxy, "proxy_weight": proxy_weight}
+    if selection is None:
+        selection = recommended_selection(model, objective, judged=select_on is not None)
+    selection = selection.with_options(**asked)
     batches = None
     if select_on is not None:
         if not model.has_supernet:
             raise NatError(f"--select-on needs the supernet, and {model.source} holds the policy only: pass "
                            "--transformer RUN_DIR (a `nat search` run folder) or a file packed with its supernet")
-        batches = (selection_batches(model, str(select_on), subset) if isinstance(select_on, (str, Path))
+        batches = (selection_batches(model, str(select_on), selection.subset) if isinstance(select_on, (str, Path))
                    else list(select_on))
     key = backbone_of(arch)
     if key is not None:
@@ -168,9 +179,7 @@ def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *
         config = network_config(beta, dataset, channels, layers)
         cost_fn, size = None, {"dataset": config.dataset, "channels": config.channels, "layers": config.layers}
     kwargs = {"cost_config": config} if config is not None else {}
-    result = run(beta, model, candidates=candidates, greedy=greedy, batches=batches, seed=seed, cost_fn=cost_fn,
-                 score=score, refine=refine, margin=margin, significance=significance, proxy=proxy,
-                 proxy_weight=proxy_weight, **kwargs)
+    result = run(beta, model, selection, batches=batches, seed=seed, cost_fn=cost_fn, **kwargs)
     result.label, result.size, result.transformer = label, size, model.source
     if transformer is None:
         from .search.transform import shipped_caution, shipped_transformer

@@ -34,6 +34,7 @@ from ..nn.nb201 import NB201CostModel
 from ..policy import RandomPolicy
 from ..runtime.progress import progress
 from ..search.trainer import describe_reward
+from ..search.selection import Selection
 from ..search.transform import Transformer, transform
 from ..arch.nb201_table import BenchTable
 
@@ -43,10 +44,22 @@ __all__ = ["Oracle", "BenchRow", "select_inputs", "run_bench", "summarise", "for
 class Oracle:
     """The best legal, connected transformation of a cell under a table (cached per cell)."""
 
-    def __init__(self, table: BenchTable) -> None:
+    def __init__(self, table: BenchTable, cost: NB201CostModel | None = None) -> None:
         self.values = table.values
+        self.cost = cost or NB201CostModel()
         self.connected = nb201.connected_codes()
         self._cache: dict[int, tuple[int, float]] = {}
+        self._compact: dict[int, int] = {}
+
+    def cheapest_no_worse(self, code: int) -> int:
+        """The legal, connected transformation of ``code`` with the fewest parameters among those the
+        table scores no lower than ``code`` (itself if none is cheaper): what ``compact`` could reach."""
+        if code not in self._compact:
+            codes = nb201.legal_codes(code)
+            codes = codes[self.connected[codes] & (self.values[codes] >= self.values[code])]
+            params = np.array([self.cost(nb201.to_genotype(nb201.decode(int(c)))).params for c in codes])
+            self._compact[code] = int(codes[np.lexsort((-self.values[codes], params))[0]])
+        return self._compact[code]
 
     def __call__(self, code: int) -> tuple[int, float]:
         """``(code, value)`` of the best legal transformation of ``code`` (itself if none is better)."""
@@ -72,19 +85,32 @@ class BenchRow:
     params_after: int
     madds_before: int
     madds_after: int
+    compact_params: int = 0  # the cheapest legal transformation the table scores no lower (the compact oracle)
+    verdict: str = ""        # what nat transform said the change is worth
 
     @property
     def gain(self) -> float:
         return self.transformed - self.input
 
 
-def select_inputs(archs: int | None, seed: int) -> list[int]:
-    """Codes of the input cells: every connected cell, or a seeded sample of ``archs`` of them."""
+def select_inputs(archs: int | None, seed: int, *, top: float | None = None,
+                  table: BenchTable | None = None) -> list[int]:
+    """Codes of the input cells: every connected cell, or a seeded sample of ``archs`` of them;
+    with ``top`` only from the best fraction ``top`` of the connected cells by ``table``'s metric
+    (the cells users bring: the good ones)."""
     pool = [int(c) for c in np.flatnonzero(nb201.connected_codes())]
+    if top is not None:
+        if not 0 < top <= 1:
+            raise NatError(f"--top must be a fraction in (0, 1], got {top}")
+        if table is None:
+            raise NatError("--top draws the best cells by the table: give --table")
+        ranked = sorted(pool, key=lambda c: (-table.values[c], c))
+        pool = sorted(ranked[:max(1, int(round(top * len(ranked))))])
     if archs is None:
         return pool
     if not 1 <= archs <= len(pool):
-        raise NatError(f"--archs must be between 1 and {len(pool):,} (the cells whose output is connected), got {archs}")
+        raise NatError(f"--archs must be between 1 and {len(pool):,} (the connected cells"
+                       + (f" in the top {top:g}" if top is not None else "") + f"), got {archs}")
     return sorted(random.Random(seed).sample(pool, archs))
 
 
@@ -94,69 +120,51 @@ def _shares(gains: np.ndarray) -> dict[str, float]:
             "worsened": float((gains < -eps).mean())}
 
 
-def run_bench(table: BenchTable, transformer: Transformer, *, archs: int | None = None, greedy: bool = True,
-              candidates: int = 10, seed: int = 0, batches: list | None = None, refine: bool = False,
-              significance: float | None = None, margin: float = 0.0, proxy: str | None = None,
+def run_bench(table: BenchTable, transformer: Transformer, selection: Selection = Selection(greedy=True), *,
+              archs: int | None = None, top: float | None = None, seed: int = 0, batches: list | None = None,
               show_progress: bool = False) -> tuple[dict, list[BenchRow]]:
-    """Transform the inputs and score everything against ``table``; returns (summary, rows).
-
-    ``refine``, ``significance``, ``margin`` and ``proxy`` (they need ``batches``) make the selection
-    ``nat transform --select-on --refine --significance Z`` makes, through the same function
-    (:func:`nat.search.transform.transform`), so its claim can be checked on the truth."""
+    """Transform the inputs with ``selection`` and score everything against ``table``; returns
+    (summary, rows). The selection runs through ``nat transform``'s own function
+    (:func:`nat.search.transform.transform`), so what a user would get is what is graded."""
     space = get_space(transformer.space)
     if space.name != "nb201":
-        raise NatError(f"{transformer.source}: trained on the {transformer.space} space; `nat bench` needs a "
+        raise NatError(f"{transformer.source}: trained on the {transformer.space} space; `nat bench --table` needs a "
                        "transformer trained with --space nb201")
-    oracle, cost = Oracle(table), NB201CostModel()
-    baseline = RandomPolicy(cell_types=space.cell_types)
-    randomly = Transformer(baseline, space.name, "random")
-    if (refine or significance is not None or margin or proxy) and batches is None:
-        raise NatError("refinement, --significance, --margin and --proxy rank by the supernet: give --select-on DATA")
-    if batches is not None and transformer.supernet is None:
+    if selection.scored and batches is None:
+        raise NatError("this selection judges candidates with the supernet (--objective compact, --refine, "
+                       "--significance, --margin, --proxy): give --select-on DATA")
+    if batches is not None and not transformer.has_supernet:
         raise NatError(f"{transformer.source}: selecting on held-out data needs the run's supernet, and this run has "
                        "none (trained with a table reward?)")
-    codes = select_inputs(archs, seed)
+    cost = NB201CostModel()
+    oracle = Oracle(table, cost)
+    baseline = RandomPolicy(cell_types=space.cell_types)
+    randomly = Transformer(baseline, space.name, "random")
+    codes = select_inputs(archs, seed, top=top, table=table)
     rows = []
     for i, code in enumerate(progress(codes, total=len(codes), desc="nat bench", enabled=show_progress, unit="cell")):
         beta = nb201.to_genotype(nb201.decode(code))
         with torch.no_grad():
-            ours = transform(beta, transformer, candidates=candidates, greedy=greedy, batches=batches,
-                             seed=seed + i, cost_fn=cost, refine=refine, significance=significance, margin=margin,
-                             proxy=proxy)
-            theirs = transform(beta, randomly, candidates=1, seed=seed + i, cost_fn=cost)
+            ours = transform(beta, transformer, selection, batches=batches, seed=seed + i, cost_fn=cost)
+            theirs = transform(beta, randomly, Selection(candidates=1, no_null=selection.no_null), seed=seed + i,
+                               cost_fn=cost)
         rows.append(BenchRow(
             arch=nb201.all_strings()[code], transformed_arch=nb201.genotype_to_string(ours.genotype),
             input=float(table.values[code]), transformed=table[ours.genotype], random=table[theirs.genotype],
             oracle=oracle(code)[1], params_before=ours.cost_before.params, params_after=ours.cost_after.params,
-            madds_before=ours.cost_before.madds, madds_after=ours.cost_after.madds))
-    return summarise(rows, table, transformer, greedy=greedy, candidates=candidates, batches=batches,
-                     seed=seed, archs=archs, refine=refine, significance=significance, margin=margin,
-                     proxy=proxy), rows
+            madds_before=ours.cost_before.madds, madds_after=ours.cost_after.madds,
+            compact_params=cost(nb201.to_genotype(nb201.decode(oracle.cheapest_no_worse(code)))).params,
+            verdict=ours.verdict))
+    return summarise(rows, table, transformer, selection, batches=batches, seed=seed, archs=archs, top=top), rows
 
 
-def summarise(rows: list[BenchRow], table: BenchTable, transformer: Transformer, *, greedy: bool, candidates: int,
-              batches: list | None, seed: int, archs: int | None, refine: bool = False,
-              significance: float | None = None, margin: float = 0.0, proxy: str | None = None) -> dict:
+def summarise(rows: list[BenchRow], table: BenchTable, transformer: Transformer, selection: Selection, *,
+              batches: list | None, seed: int, archs: int | None, top: float | None = None) -> dict:
     col = lambda name: np.array([getattr(r, name) for r in rows], dtype=float)  # noqa: E731
     inp, out, rnd, orc = col("input"), col("transformed"), col("random"), col("oracle")
     oracle_gain = float((orc - inp).mean())
     share = (lambda gain: gain / oracle_gain if oracle_gain > 0 else None)
-    if greedy:
-        selection = "Maximum: the most probable action on every edge (no selection)"
-    elif batches is not None:
-        selection = (f"Sampling: the best of {candidates} candidates by the run's supernet on "
-                     f"{sum(len(y) for _, y in batches)} held-out training images")
-    else:
-        selection = f"Sampling: the most probable of {candidates} candidates (no supernet scoring)"
-    if proxy:
-        selection += f", ranked by the supernet's fit + {proxy}"
-    if refine:
-        selection += ", then refined one legal edge change at a time on the supernet's score"
-    if margin:
-        selection += f"; a change kept only {margin:g} points of score above the input"
-    if significance is not None:
-        selection += f"; a change kept only if its held-out loss beats the input's by {significance:g} paired SE"
-    notes = ["the table is read only to score results and to find the oracle; never to select"]
+    notes = ["the table is read only to score results, to find the oracle and to draw --top inputs; never to select"]
     reward = transformer.config.get("reward", "supernet")
     if reward.startswith("table:"):
         same_file = Path(reward[len("table:"):]).resolve() == Path(table.path).resolve()
@@ -164,13 +172,18 @@ def summarise(rows: list[BenchRow], table: BenchTable, transformer: Transformer,
         if same_file and same_column:
             notes.append("the policy was trained on rewards from this very table and column: this measures how "
                          "well it learned the table, not a prediction")
+    pb, pa = col("params_before"), col("params_after")
     summary = {
-        "n": len(rows), "archs": "all" if archs is None else archs, "seed": seed,
+        "n": len(rows), "archs": "all" if archs is None else archs, "top": top, "seed": seed,
         "table": table.path, "metric": table.metric, "unit": table.unit,
         "transformer": transformer.source, "policy": transformer.policy.name,
-        "transformer_reward": describe_reward(transformer.config), "selection": selection,
+        "transformer_reward": describe_reward(transformer.config),
+        "selection": selection.describe(judged=batches is not None) + (f"; judged on {sum(len(y) for _, y in batches)} held-out images"
+                                             if batches is not None else ""),
+        "selection_options": selection.as_dict(), "objective": selection.objective,
         "mean_input": float(inp.mean()), "mean_transformed": float(out.mean()),
         "mean_gain": float((out - inp).mean()), **_shares(out - inp),
+        "worse_by_0.5": float(((out - inp) < -0.5).mean()),
         "changed": float(np.mean([r.arch != r.transformed_arch for r in rows])),
         "random_mean_transformed": float(rnd.mean()), "random_mean_gain": float((rnd - inp).mean()),
         **{f"random_{k}": v for k, v in _shares(rnd - inp).items()},
@@ -178,7 +191,9 @@ def summarise(rows: list[BenchRow], table: BenchTable, transformer: Transformer,
         "oracle_improvable": float(((orc - inp) > 1e-9).mean()),
         "share_of_oracle": share(float((out - inp).mean())),
         "random_share_of_oracle": share(float((rnd - inp).mean())),
-        "params_before": float(col("params_before").mean()), "params_after": float(col("params_after").mean()),
+        "params_before": float(pb.mean()), "params_after": float(pa.mean()),
+        "params_change": float((pa / pb - 1).mean()),
+        "compact_oracle_params_change": float((col("compact_params") / pb - 1).mean()),
         "madds_before": float(col("madds_before").mean()), "madds_after": float(col("madds_after").mean()),
         "excluded_inputs": nb201.N_CELLS - int(nb201.connected_codes().sum()), "notes": notes,
     }
@@ -190,8 +205,10 @@ def format_report(s: dict) -> str:
     u = "%" if s["unit"] == "percent" else ""
     pct = lambda v: f"{100 * v:5.1f}%"  # noqa: E731
     head = f"{'':<22}{'mean ' + s['metric']:>16}{'mean gain':>11}{'improved':>10}{'unchanged':>11}{'worsened':>10}"
+    best = "" if s.get("top") is None else f" in the best {100 * s['top']:g}% by {s['metric']}"
     lines = [
-        f"nat bench: {s['n']:,} NAS-Bench-201 cells ({'all connected' if s['archs'] == 'all' else 'seeded sample'}) "
+        f"nat bench: {s['n']:,} NAS-Bench-201 cells ({'all' if s['archs'] == 'all' else 'a seeded sample of the'} "
+        f"connected cells{best}) "
         f"scored by {s['table']}, column {s['metric']} ({s['unit']})",
         f"transformer: {s['transformer']} ({s['policy']}; trained with reward: {s['transformer_reward']})",
         f"selection: {s['selection']}", "", head,
@@ -206,8 +223,11 @@ def format_report(s: dict) -> str:
         "share of the oracle's gain: " + ", ".join(
             f"{name} {'n/a' if v is None else f'{100 * v:.1f}%'}"
             for name, v in (("NAT", s["share_of_oracle"]), ("random", s["random_share_of_oracle"]))),
-        f"mean cost at the benchmark's size (C=16, L=15): params {s['params_before']:,.0f} -> {s['params_after']:,.0f}, "
-        f"MAdds {s['madds_before']:,.0f} -> {s['madds_after']:,.0f}",
+        f"cells made worse by more than 0.5 points: {pct(s['worse_by_0.5']).strip()}",
+        f"mean cost at the benchmark's size (C=16, L=15): params {s['params_before']:,.0f} -> {s['params_after']:,.0f} "
+        f"({100 * s['params_change']:+.1f}% a cell), MAdds {s['madds_before']:,.0f} -> {s['madds_after']:,.0f}",
+        f"the cheapest legal transformation the table scores no lower: {100 * s['compact_oracle_params_change']:+.1f}% "
+        "params a cell (what --objective compact could reach)",
         f"inputs exclude the {s['excluded_inputs']} cells whose output is disconnected (not architectures)",
     ]
     lines += [f"note: {n}" for n in s["notes"]]

@@ -61,12 +61,14 @@ def _one_edge_moves(code: int) -> list[int]:
             if c != code and connected[c] and sum(((c // 5 ** k) % 5) != ((code // 5 ** k) % 5) for k in range(6)) == 1]
 
 
-def make_probe(n_cells: int = 200, seed: int = 0, moves_per_cell: int = 1) -> FidelityProbe:
-    """``n_cells`` random connected cells (a seeded sample) and ``moves_per_cell`` random one-edge
-    legal moves of each (0: all of them; a cell with fewer has all of its own)."""
-    pool = [int(c) for c in np.flatnonzero(nb201.connected_codes())]
+def make_probe(n_cells: int = 200, seed: int = 0, moves_per_cell: int = 1,
+               pool: list[int] | None = None) -> FidelityProbe:
+    """``n_cells`` random connected cells (a seeded sample; from ``pool`` if given, e.g. the good
+    cells) and ``moves_per_cell`` random one-edge legal moves of each (0: all of them; a cell with
+    fewer has all of its own)."""
+    pool = [int(c) for c in np.flatnonzero(nb201.connected_codes())] if pool is None else list(pool)
     if not 2 <= n_cells <= len(pool):
-        raise NatError(f"--cells must be between 2 and {len(pool):,}, got {n_cells}")
+        raise NatError(f"--cells must be between 2 and {len(pool):,} (the cells to draw from), got {n_cells}")
     if moves_per_cell < 0:
         raise NatError(f"--moves must be at least 0 (0: every one-edge move), got {moves_per_cell}")
     rng = random.Random(seed)

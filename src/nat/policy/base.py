@@ -102,8 +102,9 @@ class Policy(nn.Module):
         p = next(self.parameters(), None)
         return p.device if p is not None else torch.device("cpu")
 
-    def logits(self, genotype: Genotype) -> dict[str, torch.Tensor]:
-        """Masked logits per cell (``-inf`` on illegal, duplicate or cost-raising actions)."""
+    def logits(self, genotype: Genotype, *, no_null: bool = False) -> dict[str, torch.Tensor]:
+        """Masked logits per cell (``-inf`` on illegal, duplicate or cost-raising actions; with
+        ``no_null`` also on turning an edge that carries an op into null)."""
         if len(self.cell_types) < len(CELL_TYPES) and genotype.normal != genotype.reduce:
             raise NatError("this policy decides one cell that stands for both (a tied space such as nb201), "
                            "but the input's normal and reduction cells differ")
@@ -111,7 +112,11 @@ class Policy(nn.Module):
         for name in self.cell_types:
             cell = encode_cell(getattr(genotype, name), CELL_TYPES.index(name), self.device,
                                cost_aware=self.cost_aware)
-            out[name] = self.cell_logits(cell).masked_fill(~cell.mask, float("-inf"))
+            mask = cell.mask
+            if no_null:  # on a null edge "null" is "keep", already masked as its duplicate
+                mask = mask.clone()
+                mask[:, ACTIONS.index("null")] = False
+            out[name] = self.cell_logits(cell).masked_fill(~mask, float("-inf"))
         return out
 
     def distributions(self, genotype: Genotype) -> dict[str, torch.Tensor]:
@@ -134,19 +139,21 @@ class Policy(nn.Module):
             alpha = None
         return Sample(alpha, actions, log_prob, entropy)
 
-    def sample(self, beta: Genotype, generator: torch.Generator | None = None) -> Sample:
-        """Draw alpha ~ pi(. | beta) with its log-probability and the policy's entropy at beta."""
-        logits = self.logits(beta)
+    def sample(self, beta: Genotype, generator: torch.Generator | None = None, *, no_null: bool = False) -> Sample:
+        """Draw alpha ~ pi(. | beta) with its log-probability and the policy's entropy at beta
+        (``no_null``: from the policy restricted to actions that make no edge null)."""
+        logits = self.logits(beta, no_null=no_null)
         actions = {}
         for name, z in logits.items():
             probs = torch.softmax(z.detach(), dim=-1).cpu()
             actions[name] = torch.multinomial(probs, 1, generator=generator)[:, 0].to(z.device)
         return self._finish(beta, logits, actions)
 
-    def sample_many(self, beta: Genotype, n: int, generator: torch.Generator | None = None) -> list[Sample]:
+    def sample_many(self, beta: Genotype, n: int, generator: torch.Generator | None = None, *,
+                    no_null: bool = False) -> list[Sample]:
         """``n`` independent draws alpha ~ pi(. | beta) sharing one forward pass (the logits depend
         on beta alone), each with its own differentiable log-probability."""
-        logits = self.logits(beta)
+        logits = self.logits(beta, no_null=no_null)
         draws = {name: torch.multinomial(torch.softmax(z.detach(), dim=-1).cpu(), n, replacement=True,
                                          generator=generator).to(z.device) for name, z in logits.items()}
         return [self._finish(beta, logits, {name: d[:, i] for name, d in draws.items()}) for i in range(n)]
@@ -166,7 +173,7 @@ class Policy(nn.Module):
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     @torch.no_grad()
-    def argmax(self, beta: Genotype) -> Sample:
+    def argmax(self, beta: Genotype, *, no_null: bool = False) -> Sample:
         """The most probable action on every edge ("Maximum-GCN" in the paper's Table 3)."""
-        logits = self.logits(beta)
+        logits = self.logits(beta, no_null=no_null)
         return self._finish(beta, logits, {k: v.argmax(dim=-1) for k, v in logits.items()})

@@ -7,9 +7,11 @@ import json
 
 from ..errors import NatError
 from ..runtime.threads import parse_threads
+from ..runtime.numbers import non_negative, positive_int
 from .config import PROXIES, SCORES
+from .selection import OBJECTIVES
 
-__all__ = ["register"]
+__all__ = ["register", "selection_options"]
 
 
 def _size_args(p: argparse.ArgumentParser, what: str) -> None:
@@ -17,6 +19,50 @@ def _size_args(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"network size at which {what} is costed (default cifar10; a backbone's own data set)")
     p.add_argument("--channels", "-C", type=int, help="C of the final network (default 36 cifar10, 48 imagenet)")
     p.add_argument("--layers", "-L", type=int, help="L of the final network (default 20 cifar10, 14 imagenet)")
+
+
+def _selection_args(p: argparse.ArgumentParser) -> None:
+    """The selection's options (nat.search.selection.Selection). Left out, each takes the value the
+    transformer recommends with --select-on (see `nat transform --help`), else its default."""
+    p.add_argument("--objective", choices=OBJECTIVES,
+                   help="accurate (default): the best transformation the supernet is confident improves on the "
+                        "input; compact: the cheapest one it is confident loses nothing")
+    p.add_argument("--no-null", action="store_true", default=None,
+                   help="no edge that carries an op becomes null (an op may still become a skip; a null edge may "
+                        "become a skip): results a NAS-Bench-301 surrogate can score")
+    p.add_argument("--candidates", type=positive_int, help="K sampled candidates (paper and default: 10)")
+    p.add_argument("--greedy", action="store_true", default=None, help="per-edge argmax (Maximum-GCN)")
+    p.add_argument("--select-on", metavar="DATA", help="judge candidates with the supernet on the held-out 60%% "
+                                                       "split of this data set; alone, it applies the selection the "
+                                                       "transformer recommends for the objective")
+    p.add_argument("--subset", type=positive_int, help="held-out images the supernet judges on (default 2000)")
+    p.add_argument("--score", choices=SCORES,
+                   help="what --select-on ranks by: fit = exp(-cross-entropy) (default; tracks the truth far "
+                        "better on NAS-Bench-201) or top-1 accuracy (the paper's)")
+    p.add_argument("--refine", action="store_true", default=None,
+                   help="with --select-on: hill-climb the chosen cell on the supernet's score, one legal edge "
+                        "change at a time (with --greedy too)")
+    p.add_argument("--margin", type=non_negative, metavar="POINTS",
+                   help="with --select-on: return a change only if it scores this many points above the input "
+                        "(default 0)")
+    p.add_argument("--significance", type=non_negative, metavar="Z",
+                   help="with --select-on: accurate: return a change only if its held-out loss beats the input's "
+                        "by Z standard errors of the per-image paired difference; compact: only if it is shown no "
+                        "worse (within --tolerance) by Z standard errors")
+    p.add_argument("--tolerance", type=non_negative, metavar="PERCENT",
+                   help="with --objective compact: a held-out loss this many percent above the input's still counts "
+                        "as no worse (default 0)")
+    p.add_argument("--proxy", choices=PROXIES,
+                   help="with --select-on: rank by the supernet's score plus this training-free one (synflow)")
+    p.add_argument("--proxy-weight", type=non_negative, metavar="W",
+                   help="the proxy's weight in standard units (default 1, untuned)")
+
+
+def selection_options(args) -> dict:
+    """The selection options given on the command line (None where left out)."""
+    return {k: getattr(args, k, None) for k in ("objective", "no_null", "greedy", "candidates", "subset", "score",
+                                                  "refine", "margin", "significance", "tolerance", "proxy",
+                                                  "proxy_weight")}
 
 
 def register(sub) -> None:
@@ -68,31 +114,7 @@ def register(sub) -> None:
     p.add_argument("--name", help="with a zoo-layout JSON file or a DARTS-style genotypes.py: which genotype in it")
     p.add_argument("--transformer", help="a `nat search` run folder (policy + supernet) or transformer file; "
                                          "default: the one shipped with nat")
-    p.add_argument("--candidates", type=int, default=10, help="K sampled candidates (paper: 10)")
-    p.add_argument("--greedy", action="store_true", help="per-edge argmax (Maximum-GCN)")
-    p.add_argument("--select-on", metavar="DATA", help="score candidates with the supernet on the held-out "
-                                                       "60%% split of this data set")
-    p.add_argument("--subset", type=int, default=2000, help="images used to score candidates (default 2000)")
-    p.add_argument("--score", choices=SCORES, default="fit",
-                   help="what --select-on ranks by: fit = exp(-cross-entropy) (default; tracks the truth far "
-                        "better on NAS-Bench-201) or top-1 accuracy (the paper's)")
-    p.add_argument("--refine", action="store_true",
-                   help="with --select-on: hill-climb the chosen cell on the supernet's score, one legal edge "
-                        "change at a time (with --greedy too); the step that lifts NAS-Bench-201 results past "
-                        "half the oracle's gain")
-    p.add_argument("--margin", type=float, default=0.0, metavar="POINTS",
-                   help="with --select-on: return a change only if it scores this many points above the input "
-                        "(default 0; 2.5 halves to quarters the cells made worse on NAS-Bench-201)")
-    p.add_argument("--significance", type=float, metavar="Z",
-                   help="with --select-on: return a change only if its held-out loss beats the input's by Z "
-                        "standard errors of the per-image paired difference (e.g. 2; its unit does not depend on "
-                        "the supernet, unlike --margin)")
-    p.add_argument("--proxy", choices=PROXIES,
-                   help="with --select-on: rank by the supernet's score plus this training-free one (synflow: "
-                        "corrects the supernet's blindness to convolutions; on NAS-Bench-201 pair agreement "
-                        "69.6%% -> 82.8%%)")
-    p.add_argument("--proxy-weight", type=float, default=1.0, metavar="W",
-                   help="the proxy's weight in standard units (default 1, untuned)")
+    _selection_args(p)
     p.add_argument("--seed", type=int, default=0)
     _size_args(p, "the result")
     p.add_argument("-o", "--output", help="write the transformed genotype (JSON layout)")
@@ -178,11 +200,9 @@ def _selection_batches(transformer, data_spec: str, subset: int) -> list:
 def cmd_transform(args) -> int:
     from ..api import transform
     from ..arch.formats import genotype_to_dict, write_genotype_file
-    result = transform(args.arch, args.transformer, greedy=args.greedy, candidates=args.candidates,
-                       select_on=args.select_on, subset=args.subset, score=args.score, refine=args.refine,
-                       margin=args.margin, significance=args.significance, proxy=args.proxy,
-                       proxy_weight=args.proxy_weight, dataset=args.dataset,
-                       channels=args.channels, layers=args.layers, seed=args.seed, name=args.name)
+    result = transform(args.arch, args.transformer, select_on=args.select_on, dataset=args.dataset,
+                       channels=args.channels, layers=args.layers, seed=args.seed, name=args.name,
+                       **selection_options(args))
     label, beta, size = result.label, result.input, result.size
     if args.output:
         write_genotype_file(result.genotype, args.output, "json", source=f"nat transform {label} ({result.method})")
@@ -192,11 +212,13 @@ def cmd_transform(args) -> int:
     if args.json:
         print(json.dumps({"input": genotype_to_dict(beta), "genotype": genotype_to_dict(result.genotype),
                           "changed": result.changed, "method": result.method, "transformer": result.transformer,
+                          "objective": result.objective, "verdict": result.verdict, "expected": result.expected,
+                          "selection": result.selection,
                           "cost_before": result.cost_before.as_dict(), "cost_after": result.cost_after.as_dict(),
                           "size": size,
                           "candidates": result.candidates, "notes": result.notes, "input_won": result.input_won,
                           "refinement": result.refinement, "significance": result.significance,
-                          "proxy": args.proxy}, indent=1))
+                          "proxy": result.selection.get("proxy")}, indent=1))
         return 0
     print(f"{label}: {result.method} with {result.transformer}")
     if not result.changed:
@@ -207,6 +229,7 @@ def cmd_transform(args) -> int:
     print(f"  params {b.params:,} -> {a.params:,} ({100 * (a.params - b.params) / b.params:+.1f}%)   "
           f"MAdds {b.madds:,} -> {a.madds:,} ({100 * (a.madds - b.madds) / b.madds:+.1f}%)   "
           f"[{', '.join({'channels': 'C=', 'layers': 'L='}.get(k, '') + str(v) for k, v in size.items())}]")
+    print(f"  verdict: {result.verdict}")
     for note in dict.fromkeys(result.notes):
         print(f"  note: {note}")
     if args.output:

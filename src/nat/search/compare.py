@@ -24,6 +24,7 @@ from ..arch.genotype import Genotype
 from ..errors import NatError
 from ..nn.network import NetworkConfig
 from .rewards import accuracy
+from .selection import Selection
 from .transform import Transformer, load_transformer, transform
 
 __all__ = ["METHODS", "ComparisonRow", "compare_policies"]
@@ -67,7 +68,8 @@ def compare_policies(run_dir: str | Path, archs: dict[str, Genotype], *, select_
                 continue
             t = load_transformer(path, beta)
             result = transform(beta, Transformer(t.policy, t.space, t.source, supernet, t.config),
-                               candidates=candidates, greedy=greedy, batches=select_batches,
+                               Selection(candidates=candidates, greedy=greedy),
+                               batches=None if greedy else select_batches,  # Maximum: the argmax, unjudged
                                cost_config=cost_config, seed=seed)
             if first is None:
                 rows.append(ComparisonRow(label, "input", beta_acc, 0.0, result.cost_before.params,

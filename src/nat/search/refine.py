@@ -24,6 +24,7 @@ from ..arch.genotype import CELL_TYPES, Genotype
 from ..arch.rules import legal_replacements
 from ..arch.space import space_of
 from ..errors import GenotypeError
+from ..ops import NULL
 
 __all__ = ["Refinement", "one_edge_moves", "refine"]
 
@@ -37,9 +38,10 @@ class Refinement:
     evaluations: int = 0  # distinct cells scored, the start included
 
 
-def one_edge_moves(beta: Genotype, alpha: Genotype) -> Iterator[tuple[Genotype, dict]]:
+def one_edge_moves(beta: Genotype, alpha: Genotype, *, no_null: bool = False) -> Iterator[tuple[Genotype, dict]]:
     """Every legal transformation of ``beta`` that differs from ``alpha`` on exactly one edge (one
     decision: in a tied space both cells change together), with a description of the move.
+    ``no_null``: no edge of ``beta`` that carries an op is made null.
 
     ``alpha`` must be ``beta`` with ops replaced (the same edges in the same order), as every
     policy's output is. Changes that leave a cell's output depending on nothing are skipped.
@@ -51,7 +53,7 @@ def one_edge_moves(beta: Genotype, alpha: Genotype) -> Iterator[tuple[Genotype, 
             raise ValueError(f"the {name} cell of the start is not the input's cell with ops replaced")
         for i, (eb, ea) in enumerate(zip(cell_b.edges, cell_a.edges)):
             for op in legal_replacements(eb.op):
-                if op == ea.op:
+                if op == ea.op or (no_null and op == NULL and eb.op != NULL):
                     continue
                 ops = [e.op for e in cell_a.edges]
                 ops[i] = op
@@ -66,7 +68,7 @@ def one_edge_moves(beta: Genotype, alpha: Genotype) -> Iterator[tuple[Genotype, 
 
 def refine(beta: Genotype, start: Genotype, score: Callable[[Genotype], float], *,
            allowed: Callable[[Genotype], bool] | None = None, min_gain: float = 0.0,
-           max_steps: int = 100, known: dict[Genotype, float] | None = None) -> Refinement:
+           max_steps: int = 100, known: dict[Genotype, float] | None = None, no_null: bool = False) -> Refinement:
     """Hill-climb from ``start`` over one-edge legal transformations of ``beta`` on ``score``
     (higher is better): take the best-scored move that beats the current cell by more than
     ``min_gain`` and passes ``allowed``; stop when none does or after ``max_steps`` moves.
@@ -90,7 +92,7 @@ def refine(beta: Genotype, start: Genotype, score: Callable[[Genotype], float], 
     steps: list[dict] = []
     while len(steps) < max_steps:
         # best first; a stable sort keeps ties in the order the edges are listed
-        moves = sorted(((value(g), g, move) for g, move in one_edge_moves(beta, current)), key=lambda m: -m[0])
+        moves = sorted(((value(g), g, move) for g, move in one_edge_moves(beta, current, no_null=no_null)), key=lambda m: -m[0])
         better = takewhile(lambda m: m[0] > current_score + min_gain, moves)
         taken = next((m for m in better if allowed is None or allowed(m[1])), None)
         if taken is None:

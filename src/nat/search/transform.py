@@ -30,13 +30,15 @@ from ..nn.network import NetworkConfig
 from ..policy import Policy, make_policy
 from ..runtime.checkpoint import load_checkpoint, save_checkpoint
 from .config import SearchConfig
-from .proxies import PROXIES, Combined, synflow_of
+from .proxies import Combined, synflow_of
+from .refine import one_edge_moves
 from .refine import refine as hill_climb
-from .rewards import SCORES, image_losses, paired_z
+from .rewards import image_losses, paired_z
 from .rewards import score as score_of
+from .selection import Selection
 from .supernet import build_supernet
 
-__all__ = ["Transformer", "TransformResult", "load_transformer", "pack_transformer", "transform", "changed_edges",
+__all__ = ["Transformer", "TransformResult", "Candidate", "Judge", "Selection", "load_transformer", "pack_transformer", "transform", "changed_edges",
            "check_space", "shipped_transformer", "selection_batches"]
 
 
@@ -52,6 +54,8 @@ class Transformer:
     supernet_config: dict = field(default_factory=dict)  # the supernet's run: whose held-out split scores
     # Builds the supernet on first use: a transform without --select-on never pays for it.
     _supernet_loader: Callable[[], torch.nn.Module] | None = field(default=None, repr=False)
+    # objective -> Selection.as_dict(): what the file recommends with --select-on (and how it was measured)
+    recommended: dict = field(default_factory=dict)
 
     @property
     def supernet(self) -> torch.nn.Module | None:
@@ -122,7 +126,31 @@ def load_transformer(spec: str | Path | None, genotype: Genotype, device: str | 
         supernet_config, weights = state["supernet"]["config"], state["supernet"]["state_dict"]
     loader = None if weights is None else partial(_supernet_from, supernet_config, weights, device)
     return Transformer(policy, state["space"], str(path), None, state["config"], supernet_config,
-                       _supernet_loader=loader)
+                       _supernet_loader=loader, recommended=dict(state.get("recommended") or {}))
+
+
+def recommended_selection(transformer: Transformer, objective: str | None = None, *, judged: bool = True) -> Selection:
+    """The selection ``transformer`` recommends for ``objective`` when candidates are judged on
+    data (``judged``), else the defaults; either way with that objective."""
+    objective = objective or "accurate"
+    saved = transformer.recommended.get(objective) if judged else None
+    base = Selection.from_dict({k: v for k, v in saved.items() if k != "measured"}) if saved else Selection()
+    return base.with_options(objective=objective)
+
+
+def recommend(path: str | Path, selections: dict[str, Selection], measured: dict[str, str] | None = None) -> Path:
+    """Record in a transformer file the selection it recommends for each objective (what
+    ``--select-on DATA`` alone then applies), with a line on how each was measured."""
+    path = Path(path)
+    state = load_checkpoint(path)
+    if state.get("format") != "nat-transformer":
+        raise NatError(f"{path}: not a transformer file (expected one written by `nat search`)")
+    state["recommended"] = {objective: {**sel.with_options(objective=objective).as_dict(),
+                                        **({"measured": measured[objective]} if measured and objective in measured
+                                           else {})}
+                            for objective, sel in selections.items()}
+    save_checkpoint(state, path)
+    return path
 
 
 def _supernet_from(config: dict, state_dict: dict, device) -> torch.nn.Module:
@@ -195,6 +223,9 @@ def check_space(beta: Genotype, transformer: Transformer) -> None:
                        f"{space.name} space (train one with `nat search --space {home.name}`)")
 
 
+_SCORED_OPTIONS = "--objective compact, --refine, --margin, --significance and --proxy"
+
+
 @dataclass
 class TransformResult:
     input: Genotype
@@ -204,154 +235,279 @@ class TransformResult:
     cost_after: Cost
     candidates: list[dict]   # every distinct candidate: its log-prob, score, and why it was dropped
     notes: list[str]
-    input_won: bool = False  # Sampling with supernet scores: the input scored at least as high as every candidate
+    input_won: bool = False  # with supernet scores: no transformation passed the selection's test
     refinement: list[dict] = field(default_factory=list)  # one-edge moves taken after the policy's choice
-    significance: float | None = None  # paired standard errors by which the best change's loss beats the input's
+    significance: float | None = None  # paired standard errors of the returned change's test (see `expected`)
     transformer: str = ""              # where the policy came from (nat.transform: its source)
     label: str = ""                    # what the input was called (nat.transform: the ARCH as given)
     size: dict = field(default_factory=dict)  # the network the costs are of (dataset, C, L, or the backbone)
+    objective: str = "accurate"
+    selection: dict = field(default_factory=dict)  # the Selection used (Selection.as_dict)
+    verdict: str = ""                  # what the change is worth, in words (see _verdict)
+    expected: dict = field(default_factory=dict)  # the numbers behind the verdict
 
     @property
     def changed(self) -> list[dict]:
         return changed_edges(self.input, self.genotype)
 
 
-def transform(beta: Genotype, transformer: Transformer, *, candidates: int = 10, greedy: bool = False,
-              batches: list | None = None, cost_config: NetworkConfig = NetworkConfig(),
-              seed: int = 0, cost_fn: Callable[[Genotype], Cost] | None = None,
-              score: str = "fit", refine: bool = False, margin: float = 0.0,
-              significance: float | None = None, proxy: str | None = None, proxy_weight: float = 1.0,
-              proxy_reference: int = 32) -> TransformResult:
-    """Transform ``beta``; score sampled candidates on ``batches`` with the supernet if both exist.
+@dataclass
+class Candidate:
+    """One distinct transformation the selection considered."""
 
-    ``score`` ranks them: ``fit`` (``exp(-cross-entropy)``, default: it decides moves far better
-    on NAS-Bench-201's ground truth) or ``accuracy`` (the paper's). The input is always scored too.
+    genotype: Genotype
+    log_prob: float
+    score: float | None = None
+    dropped: str | None = None  # why it may not be returned (illegal, costs more, ...)
+    is_input: bool = False
 
-    ``refine`` (needs the supernet and ``batches``; also after ``greedy``): hill-climb the chosen
-    cell on the same score, one legal edge change at a time (:mod:`nat.search.refine`).
-    ``margin``: a change is returned only if it scores this many points (percent) above the input;
-    otherwise the input is (the safety the end-to-end benchmark measures, README).
-    ``significance`` (a number of standard errors, e.g. 2): a change is returned only if its
-    held-out loss is below the input's by that many standard errors of the per-image paired
-    difference (:func:`nat.search.rewards.paired_z`). Unlike ``margin`` its unit does not depend on
-    how well the supernet fits, so one value serves every supernet and space.
+    def as_row(self) -> dict:
+        row = {"log_prob": self.log_prob, "score": self.score, "dropped": self.dropped}
+        return {**row, "input": True} if self.is_input else row
 
-    ``proxy`` (``"synflow"``; needs the supernet and ``batches``): rank by the supernet's score
-    plus a training-free one (:class:`nat.search.proxies.Combined`, at ``proxy_weight`` in
-    standard units), with scales measured on ``proxy_reference`` random legal transformations of
-    ``beta``. On NAS-Bench-201 it corrects the supernet's blindness to what convolutions are
-    worth (README, "Making NAT improve cells", step 7). Margins stay in the score's points.
 
-    ``cost_fn`` replaces building each candidate at ``cost_config`` (``nat bench`` passes the
-    NAS-Bench-201 cost model, exact and without building thousands of networks).
+class Judge:
+    """The supernet's verdicts on cells, each cell scored once: its score (the fit or accuracy,
+    plus a proxy if asked), and its per-image held-out losses for the paired tests."""
+
+    def __init__(self, supernet, batches: list, rank: Callable[[Genotype], float]) -> None:
+        self.supernet, self.batches, self._rank = supernet, batches, rank
+        self._scores: dict[Genotype, float] = {}
+        self._losses: dict[Genotype, torch.Tensor] = {}
+
+    def score(self, g: Genotype) -> float:
+        if g not in self._scores:
+            self._scores[g] = float(self._rank(g))
+        return self._scores[g]
+
+    def losses(self, g: Genotype) -> torch.Tensor:
+        if g not in self._losses:
+            self._losses[g] = image_losses(self.supernet, g, self.batches)
+        return self._losses[g]
+
+    def z_better(self, reference: Genotype, other: Genotype) -> float:
+        """Standard errors by which ``other``'s held-out loss is below ``reference``'s."""
+        return paired_z(self.losses(reference), self.losses(other))
+
+    def z_no_worse(self, reference: Genotype, other: Genotype, tolerance: float) -> float:
+        """Standard errors by which ``other``'s loss is below ``reference``'s plus ``tolerance``
+        percent of it: the non-inferiority statistic (large: confidently no worse)."""
+        ref, alt = self.losses(reference), self.losses(other)
+        return paired_z(ref * (1 + tolerance / 100), alt)
+
+    def loss_change(self, reference: Genotype, other: Genotype) -> float:
+        """``other``'s mean held-out loss relative to ``reference``'s, in percent (negative: lower)."""
+        ref = float(self.losses(reference).mean())
+        return 100 * (float(self.losses(other).mean()) - ref) / ref if ref > 0 else 0.0
+
+
+def transform(beta: Genotype, transformer: Transformer, selection: Selection = Selection(), *,
+              batches: list | None = None, cost_config: NetworkConfig = NetworkConfig(), seed: int = 0,
+              cost_fn: Callable[[Genotype], Cost] | None = None) -> TransformResult:
+    """Transform ``beta`` as ``selection`` says (:class:`~nat.search.selection.Selection`).
+
+    The policy proposes (K samples, or its most probable action per edge), every proposal that is
+    illegal or costs more is dropped, and what is left is judged by the supernet on ``batches``
+    when both exist: the ``accurate`` objective returns the best-scored candidate (refined if
+    asked) when it beats the input by the selection's test, the ``compact`` objective the cheapest
+    transformation it judges no worse than the input. Without a supernet or batches the policy's
+    most probable candidate is returned, unjudged. The result is always a legal transformation of
+    ``beta`` that costs no more (in parameters and multiply-adds) at ``cost_config``; ``cost_fn``
+    replaces building each candidate (``nat bench`` passes the NAS-Bench-201 cost model).
     """
-    if candidates < 1:
-        raise NatError(f"--candidates must be at least 1, got {candidates}")
-    if score not in SCORES:
-        raise NatError(f"--score must be one of {', '.join(SCORES)}, got {score!r}")
-    if not margin >= 0:
-        raise NatError(f"--margin must be a number of points >= 0, got {margin}")
-    if significance is not None and not significance >= 0:
-        raise NatError(f"--significance must be a number of standard errors >= 0, got {significance}")
-    if proxy is not None and proxy not in PROXIES:
-        raise NatError(f"--proxy must be one of {', '.join(PROXIES)}, got {proxy!r}")
-    if proxy is not None and not (proxy_weight >= 0 and proxy_reference >= 2):
-        raise NatError(f"--proxy-weight must be >= 0 and the reference at least 2 cells, got {proxy_weight}, "
-                       f"{proxy_reference}")
-    policy, notes = transformer.policy, []
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        draws = [policy.argmax(beta)] if greedy else [policy.sample(beta, gen) for _ in range(candidates)]
-    name = transformer.policy.name.upper() if transformer.policy.name != "random" else "Random"
-    method = f"{'Maximum' if greedy else 'Sampling'}-{name}" + ("+refine" if refine else "")
-    cost_cache: dict[Genotype, Cost] = {}
-
-    def cost(g: Genotype) -> Cost:
-        if g not in cost_cache:
-            cost_cache[g] = cost_fn(g) if cost_fn is not None else genotype_cost(g, cost_config)
-        return cost_cache[g]
-
+    if selection.scored and not batches:
+        raise NatError(f"{_SCORED_OPTIONS} judge candidates with the supernet: give --select-on DATA too")
+    if batches and not transformer.has_supernet:
+        raise NatError(f"--select-on needs the supernet, and {transformer.source} holds the policy only: pass "
+                       "--transformer RUN_DIR (a `nat search` run folder) or a file packed with its supernet")
+    cost = _cost_memo(cost_fn, cost_config)
     before = cost(beta)
-    seen: dict[Genotype, dict] = {}
-    for d in draws:
-        if d.alpha is None:
-            notes.append("a candidate left a cell whose output depends on nothing; dropped")
-            continue
-        if d.alpha in seen:
-            continue
-        entry = {"genotype": d.alpha, "log_prob": float(d.log_prob), "score": None, "dropped": None}
-        seen[d.alpha] = entry
-        if not is_legal_transformation(beta, d.alpha):  # cannot happen with a masked policy; checked anyway
-            entry["dropped"] = "illegal"
-        else:
-            entry["dropped"] = _cost_problem(d.alpha, before, cost)
-    if refine and beta not in seen:  # refinement may start from the input (every draw may have been dropped)
-        seen[beta] = {"genotype": beta, "log_prob": float("-inf"), "score": None, "dropped": None, "input": True}
-    usable = [e for e in seen.values() if e["dropped"] is None]
-    supernet, input_score = None, None
-    if usable and (refine or (not greedy and len(usable) > 1)):
-        supernet = transformer.supernet
-        if supernet is not None and batches:
-            try:
-                supernet.check(beta)
-            except NatError as err:
-                notes.append(f"not scored with the supernet: {err}")
-                supernet = None
-            if supernet is not None:
-                rank = lambda g: score_of(score, supernet, g, batches)  # noqa: E731
-                if proxy is not None:
-                    rank = _with_proxy(rank, beta, transformer, proxy_weight, proxy_reference, gen, notes)
-                for e in usable:
-                    e["score"] = rank(e["genotype"])
-                # the input is always a candidate: Sampling never returns a cell its own supernet
-                # scores below the input
-                input_score = seen[beta]["score"] if seen.get(beta, {}).get("score") is not None \
-                    else rank(beta)
-        if usable[0]["score"] is None:
-            notes.append("no supernet scoring (give --transformer RUN_DIR and --select-on DATA): "
-                         + ("not refined, " if refine else "") + "kept the most probable candidate")
-            if not greedy:  # nothing was selected: do not call it Sampling
-                method = f"{name}, most probable of {len(draws)} samples (unscored)"
-    elif not greedy and len(usable) == 1:
-        method = f"{name}, the one usable sample of {len(draws)} (unscored)"
-    input_won, steps, z = False, [], None
+    gen = torch.Generator().manual_seed(seed)
+    notes: list[str] = []
+    pool, drawn = _propose(beta, transformer.policy, selection, gen, notes)
+    _screen(pool, beta, before, cost)
+    judge = _judge(beta, transformer, selection, batches, gen, notes)
+    name = transformer.policy.name.upper() if transformer.policy.name != "random" else "Random"
+    method = f"{'Maximum' if selection.greedy else 'Sampling'}-{name}" + ("+refine" if selection.refine else "")
+    if selection.objective == "compact":
+        method = f"{method}, compact"
+    usable = [c for c in pool.values() if c.dropped is None]
+    allowed = lambda g: _cost_problem(g, before, cost) is None  # noqa: E731
+    chosen = beta
+    steps: list[dict] = []
     if not usable:
         notes.append("no candidate was legal and no costlier: the input is returned unchanged")
-        best = beta
+    elif judge is None:
+        top = max(usable, key=lambda c: c.log_prob)
+        chosen = top.genotype
+        if not selection.greedy:
+            method = (f"{name}, the one usable sample of {len(drawn)} (unscored)" if len(usable) == 1 else
+                      f"{name}, most probable of {len(drawn)} samples (unscored)")
+    elif selection.objective == "accurate":
+        chosen, steps = _choose_accurate(beta, usable, judge, selection, allowed, notes)
     else:
-        key = (lambda e: (e["score"], e["log_prob"])) if usable[0]["score"] is not None else (lambda e: e["log_prob"])
-        top = max(usable, key=key)
-        best, best_score = top["genotype"], top["score"]
-        if best_score is not None:
-            # the input is always a candidate: a result never scores below the input (ties keep it)
-            # the best score of a real change (the input may be among the candidates, and the top)
-            rival = max((e["score"] for e in usable if e["genotype"] != beta), default=None)
-            if input_score >= best_score:
-                best, best_score = beta, input_score
-            if refine:
-                known = {e["genotype"]: e["score"] for e in usable} | {beta: input_score}
-                polished = hill_climb(beta, best, rank, known=known,
-                                      allowed=lambda g: _cost_problem(g, before, cost) is None)
-                notes.append(f"refined: {len(polished.steps)} one-edge move(s) after the choice, "
-                             f"{polished.evaluations} more cell(s) scored")
-                best, best_score, steps = polished.genotype, polished.score, polished.steps
-                rival = best_score if best != beta else rival
-            short = best != beta and best_score < input_score + margin / 100
-            if short or (best == beta and rival is not None):
-                input_won = True
-                notes.append(f"the input won: the supernet's {score} is {100 * input_score:.2f} for it, for the best "
-                             f"transformation {100 * rival:.2f}"
-                             + (f", less than {margin:g} point(s) more" if short else "") + "; returned unchanged")
-                best, steps = beta, []
-            if significance is not None and best != beta:
-                z = paired_z(image_losses(supernet, beta, batches), image_losses(supernet, best, batches))
-                if not z >= significance:
-                    input_won = True
-                    notes.append(f"the input won: the best transformation's held-out loss is lower by {z:.2f} "
-                                 f"standard error(s), fewer than {significance:g}; returned unchanged")
-                    best, steps = beta, []
-    table = [{k: v for k, v in e.items() if k != "genotype"} for e in seen.values()]
-    return TransformResult(beta, best, method, before, cost(best), table, notes, input_won, steps, z)
+        chosen, steps = _choose_compact(beta, usable, judge, selection, allowed, before, cost, notes)
+    after = cost(chosen)
+    verdict, expected = _verdict(beta, chosen, judge, selection, before, after)
+    input_won = judge is not None and chosen == beta
+    return TransformResult(beta, chosen, method, before, after, [c.as_row() for c in pool.values()], notes,
+                           input_won, steps, expected.get("z"), objective=selection.objective,
+                           selection=selection.as_dict(), verdict=verdict, expected=expected)
+
+
+def _cost_memo(cost_fn: Callable[[Genotype], Cost] | None, config: NetworkConfig) -> Callable[[Genotype], Cost]:
+    memo: dict[Genotype, Cost] = {}
+
+    def cost(g: Genotype) -> Cost:
+        if g not in memo:
+            memo[g] = cost_fn(g) if cost_fn is not None else genotype_cost(g, config)
+        return memo[g]
+    return cost
+
+
+def _propose(beta: Genotype, policy: Policy, selection: Selection, gen: torch.Generator,
+             notes: list[str]) -> tuple[dict[Genotype, Candidate], list]:
+    """The policy's distinct proposals (and, for a judged selection, the input itself)."""
+    with torch.no_grad():
+        drawn = ([policy.argmax(beta, no_null=selection.no_null)] if selection.greedy else
+                 [policy.sample(beta, gen, no_null=selection.no_null) for _ in range(selection.candidates)])
+    pool: dict[Genotype, Candidate] = {}
+    for d in drawn:
+        if d.alpha is None:
+            notes.append("a candidate left a cell whose output depends on nothing; dropped")
+        elif d.alpha not in pool:
+            pool[d.alpha] = Candidate(d.alpha, float(d.log_prob), is_input=d.alpha == beta)
+    return pool, drawn
+
+
+def _screen(pool: dict[Genotype, Candidate], beta: Genotype, before: Cost, cost: Callable[[Genotype], Cost]) -> None:
+    """Mark every candidate that may not be returned, and why."""
+    for c in pool.values():
+        if not is_legal_transformation(beta, c.genotype):  # cannot happen with a masked policy; checked anyway
+            c.dropped = "illegal"
+        else:
+            c.dropped = _cost_problem(c.genotype, before, cost)
+
+
+def _judge(beta: Genotype, transformer: Transformer, selection: Selection, batches: list | None,
+           gen: torch.Generator, notes: list[str]) -> Judge | None:
+    """The supernet judge, when the transformer has a supernet that holds ``beta`` and there are batches."""
+    if not batches:
+        return None
+    supernet = transformer.supernet
+    try:
+        supernet.check(beta)
+    except NatError as err:
+        notes.append(f"not scored with the supernet: {err}")
+        return None
+    rank = lambda g: score_of(selection.score, supernet, g, batches)  # noqa: E731
+    if selection.proxy is not None:
+        rank = _with_proxy(rank, beta, transformer, selection.proxy_weight, 32, gen, notes)
+    return Judge(supernet, batches, rank)
+
+
+def _choose_accurate(beta: Genotype, usable: list[Candidate], judge: Judge, selection: Selection,
+                     allowed: Callable[[Genotype], bool], notes: list[str]) -> tuple[Genotype, list[dict]]:
+    """The best-scored candidate (the input counts), refined if asked, then gated."""
+    for c in usable:
+        c.score = judge.score(c.genotype)
+    input_score = judge.score(beta)
+    top = max(usable, key=lambda c: (c.score, c.log_prob))
+    best, best_score = top.genotype, top.score
+    rival = max((c.score for c in usable if c.genotype != beta), default=None)
+    if input_score >= best_score:  # ties keep the input
+        best, best_score = beta, input_score
+    steps: list[dict] = []
+    if selection.refine:
+        known = {c.genotype: c.score for c in usable} | {beta: input_score}
+        polished = hill_climb(beta, best, judge.score, known=known, allowed=allowed, no_null=selection.no_null)
+        notes.append(f"refined: {len(polished.steps)} one-edge move(s) after the choice, "
+                     f"{polished.evaluations} more cell(s) scored")
+        best, best_score, steps = polished.genotype, polished.score, polished.steps
+        rival = best_score if best != beta else rival
+    short = best != beta and best_score < input_score + selection.margin / 100
+    if short or (best == beta and rival is not None):
+        notes.append(f"the input won: the supernet's {selection.score} is {100 * input_score:.2f} for it, for the "
+                     f"best transformation {100 * rival:.2f}"
+                     + (f", less than {selection.margin:g} point(s) more" if short else "") + "; returned unchanged")
+        return beta, []
+    if selection.significance is not None and best != beta:
+        z = judge.z_better(beta, best)
+        if not z >= selection.significance:
+            notes.append(f"the input won: the best transformation's held-out loss is lower by {z:.2f} "
+                         f"standard error(s), fewer than {selection.significance:g}; returned unchanged")
+            return beta, []
+    return best, steps
+
+
+def _choose_compact(beta: Genotype, usable: list[Candidate], judge: Judge, selection: Selection,
+                    allowed: Callable[[Genotype], bool], before: Cost, cost: Callable[[Genotype], Cost],
+                    notes: list[str]) -> tuple[Genotype, list[dict]]:
+    """The cheapest transformation judged no worse than the input.
+
+    Candidates: the policy's proposals, and a descent from the input that removes cost one legal
+    edge change at a time, each step the cheaper cell the supernet scores best among those that
+    pass the non-inferiority test against the *input* (never against the last step, so small
+    losses cannot add up). Of every candidate that passes, the one with the fewest parameters
+    (then multiply-adds, then the best score) is returned; none passing returns the input.
+    """
+    z_needed = selection.significance if selection.significance is not None else 0.0
+
+    def passes(g: Genotype) -> bool:
+        return g == beta or judge.z_no_worse(beta, g, selection.tolerance) >= z_needed
+
+    def key(g: Genotype) -> tuple:
+        c = cost(g)
+        return c.params, c.madds, -judge.score(g)
+
+    passing = [c.genotype for c in usable if c.genotype != beta and cost(c.genotype) != before and passes(c.genotype)]
+    steps: list[dict] = []
+    current = beta
+    while True:
+        here = cost(current)
+        cheaper = [(g, move) for g, move in one_edge_moves(beta, current, no_null=selection.no_null)
+                   if allowed(g) and (cost(g).params, cost(g).madds) < (here.params, here.madds)]
+        ok = [(g, move) for g, move in cheaper if passes(g)]
+        if not ok:
+            break
+        current, move = max(ok, key=lambda gm: judge.score(gm[0]))
+        steps.append({**move, "score": judge.score(current)})
+        passing.append(current)
+    for c in usable:
+        c.score = judge.score(c.genotype)
+    if not passing:
+        notes.append("the input won: no cheaper transformation is judged no worse than the input; returned unchanged")
+        return beta, []
+    best = min(passing, key=key)
+    notes.append(f"compact: {len(steps)} cost-lowering one-edge step(s) from the input, "
+                 f"{len(set(passing))} cheaper cell(s) judged no worse")
+    return best, steps if best == current else []
+
+
+def _verdict(beta: Genotype, chosen: Genotype, judge: Judge | None, selection: Selection, before: Cost,
+             after: Cost) -> tuple[str, dict]:
+    """What the change is worth, in words a user reads, and the numbers behind them."""
+    saved = 100 * (1 - after.params / before.params) if before.params else 0.0
+    expected: dict = {"params_change": -saved / 100 if before.params else 0.0,
+                      "madds_change": (after.madds / before.madds - 1) if before.madds else 0.0}
+    costs = (f"{saved:.0f}% fewer parameters" if saved >= 0.5 else "no cheaper" if chosen != beta
+             else "the same cost")
+    if judge is None:
+        if chosen == beta:
+            return "unchanged (not judged: give --select-on DATA for the supernet's verdict)", expected
+        return f"not judged: the policy's choice, {costs} (give --select-on DATA for the supernet's verdict)", expected
+    if chosen == beta:
+        what = "confidently better" if selection.objective == "accurate" else "confidently cheaper at no loss"
+        return f"keep your input: no transformation is {what}", expected
+    z_better = judge.z_better(beta, chosen)
+    change = judge.loss_change(beta, chosen)
+    expected.update({"z": z_better, "loss_change": change / 100})
+    if selection.objective == "compact":
+        z = judge.z_no_worse(beta, chosen, selection.tolerance)
+        expected.update({"z_no_worse": z, "tolerance": selection.tolerance / 100})
+        return (f"expected to be no worse (held-out loss {change:+.1f}%, within {selection.tolerance:g}% at "
+                f"z = {z:.1f}), {costs}"), expected
+    return f"expected to be better (held-out loss {change:+.1f}%, z = {z_better:.1f}), {costs}", expected
 
 
 def _with_proxy(fit: Callable[[Genotype], float], beta: Genotype, transformer: Transformer, weight: float,

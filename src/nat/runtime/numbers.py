@@ -1,0 +1,47 @@
+"""Parsers of the numbers options take: counts, sizes, rates and fractions that make sense.
+
+Each takes the option's text and returns the number, or raises ``ValueError``; argparse turns
+that into one line naming the option and what it wants (``argument --subset: invalid whole number
+>= 1 value: '-5'``), exit status 2, before any work starts.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["positive_int", "non_negative_int", "non_negative", "fraction"]
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+def non_negative(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(text)
+    return value
+
+
+def fraction(text: str) -> float:
+    """A fraction in (0, 1]."""
+    value = float(text)
+    if not (0 < value <= 1):
+        raise ValueError(text)
+    return value
+
+
+positive_int.__name__ = "whole number >= 1"
+non_negative_int.__name__ = "whole number >= 0"
+non_negative.__name__ = "finite number >= 0"
+fraction.__name__ = "fraction in (0, 1]"
