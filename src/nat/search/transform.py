@@ -490,7 +490,7 @@ def _verdict(beta: Genotype, chosen: Genotype, judge: Judge | None, selection: S
     saved = 100 * (1 - after.params / before.params) if before.params else 0.0
     expected: dict = {"params_change": -saved / 100 if before.params else 0.0,
                       "madds_change": (after.madds / before.madds - 1) if before.madds else 0.0}
-    costs = (f"{saved:.0f}% fewer parameters" if saved >= 0.5 else "no cheaper" if chosen != beta
+    costs = (f"{saved:.0f}% fewer parameters" if saved >= 0.5 else "at the same cost" if chosen != beta
              else "the same cost")
     if judge is None:
         if chosen == beta:

@@ -1,0 +1,201 @@
+"""What the selection returns: the accurate and compact objectives, --no-null, the verdict, and a
+transformer file's recommended selection. Stand-in supernets make the right answer known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import nat
+from nat.arch import nb201
+from nat.arch.genotype import Genotype
+from nat.arch.rules import is_legal_transformation
+from nat.errors import NatError
+from nat.nn.nb201 import NB201CostModel
+from nat.ops import NULL
+from nat.search.refine import one_edge_moves
+from nat.search.rewards import paired_z
+from nat.search.selection import Selection
+from nat.search.transform import Judge, recommend, recommended_selection, transform
+
+from test_improving import _stand_in  # noqa: E402  (one set of stand-ins for the selection tests)
+
+EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+COST = NB201CostModel()
+
+
+class _Tabled(nn.Module):
+    """A stand-in supernet whose loss on every image is ``value(genotype)`` (plus an image-by-image
+    wobble of fixed size, the same for every cell, so paired differences are exact)."""
+
+    def __init__(self, value) -> None:
+        super().__init__()
+        self.value = value
+
+    def check(self, genotype):
+        return None
+
+    def forward(self, x, genotype):
+        y = x[:, 0, 0, 0].long()
+        # cross-entropy of logits (v on the label, 0 elsewhere) is log(1 + 9 e^-v): pick v for the loss
+        target = torch.full((len(x),), float(self.value(genotype))) + 0.01 * (torch.arange(len(x)) % 3)
+        v = -torch.log((torch.exp(target) - 1) / 9)
+        logits = torch.zeros(len(x), 10)
+        logits[torch.arange(len(x)), y] = v
+        return logits
+
+
+def _params(g: Genotype) -> int:
+    return COST(g).params
+
+
+def test_selection_refuses_nonsense_in_one_line():
+    for bad, match in [({"candidates": 0}, "--candidates"), ({"subset": -5}, "--subset"),
+                       ({"objective": "fast"}, "--objective"), ({"tolerance": -1}, "--tolerance"),
+                       ({"significance": float("nan")}, "--significance"), ({"margin": float("inf")}, "--margin"),
+                       ({"score": "loss"}, "--score"), ({"proxy": "grasp"}, "--proxy"),
+                       ({"candidates": True}, "--candidates")]:
+        with pytest.raises(NatError, match=match):
+            Selection(**bad)
+    with pytest.raises(NatError, match="unknown selection option"):
+        Selection().with_options(temperature=2)
+    s = Selection(objective="compact", significance=2.0, tolerance=1.5, no_null=True, subset=512)
+    assert Selection.from_dict(s.as_dict()) == s
+    assert s.with_options(refine=None, significance=3.0) == Selection(**{**s.as_dict(), "significance": 3.0})
+
+
+def test_compact_takes_the_cheapest_cell_judged_no_worse():
+    # every cell equally good: compact descends to the cheapest legal transformation it can reach
+    beta = nb201.genotype_from_string(EXAMPLE)
+    t, batches = _stand_in(_Tabled(lambda g: 1.0))
+    result = transform(beta, t, Selection(objective="compact", candidates=4), batches=batches, cost_fn=COST)
+    assert is_legal_transformation(beta, result.genotype)
+    assert _params(result.genotype) < _params(beta)
+    assert all(_params(g) >= _params(result.genotype) for g, _ in one_edge_moves(beta, result.genotype))
+    assert result.verdict.startswith("expected to be no worse") and "fewer parameters" in result.verdict
+    assert result.expected["params_change"] < 0 and not result.input_won
+
+
+def test_compact_keeps_the_input_when_every_saving_costs_accuracy():
+    beta = nb201.genotype_from_string(EXAMPLE)
+    convs = lambda g: sum(e.op.startswith("nor_conv") for e in g.normal.edges)  # noqa: E731
+    t, batches = _stand_in(_Tabled(lambda g: 1.0 + 0.2 * (convs(beta) - convs(g))))
+    result = transform(beta, t, Selection(objective="compact", significance=2.0), batches=batches, cost_fn=COST)
+    assert result.genotype == beta and result.input_won
+    assert result.verdict == "keep your input: no transformation is confidently cheaper at no loss"
+
+
+def test_compact_tolerance_is_a_share_of_the_inputs_loss():
+    # each conv removed raises the loss by 1%; a 2.5% tolerance admits two removals, not three
+    beta = nb201.genotype_from_string(EXAMPLE)
+    convs = lambda g: sum(e.op.startswith("nor_conv") for e in g.normal.edges)  # noqa: E731
+    t, batches = _stand_in(_Tabled(lambda g: 1.0 * 1.01 ** (convs(beta) - convs(g))))
+    result = transform(beta, t, Selection(objective="compact", tolerance=2.5, significance=1.0), batches=batches,
+                       cost_fn=COST)
+    assert convs(beta) - convs(result.genotype) == 2
+    assert result.expected["z_no_worse"] >= 1.0 and result.expected["loss_change"] == pytest.approx(0.0201, abs=2e-3)
+
+
+def test_the_non_inferiority_statistic_by_hand():
+    ref = torch.tensor([1.0, 2.0, 1.5, 1.2], dtype=torch.float64)
+    other = ref * 1.01 + torch.tensor([0.0, 0.01, -0.01, 0.0], dtype=torch.float64)
+    judge = Judge(None, [], lambda g: 0.0)
+    judge._losses = {"a": ref, "b": other}
+    d = ref * 1.02 - other
+    expected = float(d.mean() / (d.std() / math.sqrt(4)))
+    assert judge.z_no_worse("a", "b", 2.0) == pytest.approx(expected)
+    assert judge.z_better("a", "b") == pytest.approx(paired_z(ref, other))
+    assert judge.loss_change("a", "b") == pytest.approx(100 * (float(other.mean()) / float(ref.mean()) - 1))
+
+
+@pytest.mark.parametrize("objective", ["accurate", "compact"])
+def test_no_null_makes_no_edge_null(objective):
+    beta = nb201.genotype_from_string(EXAMPLE)
+    t, batches = _stand_in(_Tabled(lambda g: 1.0 - 0.05 * sum(e.op == NULL for e in g.normal.edges)))
+    free = transform(beta, t, Selection(objective=objective, refine=True, candidates=8), batches=batches,
+                     cost_fn=COST)
+    assert any(e.op == NULL for e in free.genotype.normal.edges)  # left free, this judge wants nulls
+    kept = transform(beta, t, Selection(objective=objective, refine=True, candidates=8, no_null=True),
+                     batches=batches, cost_fn=COST)
+    for eb, ea in zip(beta.normal.edges, kept.genotype.normal.edges):
+        assert ea.op != NULL or eb.op == NULL
+    assert is_legal_transformation(beta, kept.genotype)
+
+
+def test_the_policy_never_proposes_null_under_no_null():
+    beta = nb201.genotype_from_string(EXAMPLE)
+    t, _ = _stand_in(_Tabled(lambda g: 1.0))
+    gen = torch.Generator().manual_seed(0)
+    for d in t.policy.sample_many(beta, 64, gen, no_null=True) + [t.policy.argmax(beta, no_null=True)]:
+        assert d.alpha is None or all(e.op != NULL for e in d.alpha.normal.edges)
+
+
+def test_accurate_verdict_states_the_evidence():
+    beta = nb201.genotype_from_string(EXAMPLE)
+    better = nb201.genotype_from_string(EXAMPLE.replace("avg_pool_3x3", "skip_connect"))
+    t, batches = _stand_in(_Tabled(lambda g: 0.5 if g == better else 1.0))
+    result = transform(beta, t, Selection(refine=True, significance=2.0), batches=batches, cost_fn=COST)
+    assert result.genotype == better
+    assert result.verdict.startswith("expected to be better (held-out loss -49.5%, z = ")
+    kept = transform(beta, t, Selection(refine=True, significance=1e9), batches=batches, cost_fn=COST)
+    assert kept.verdict == "keep your input: no transformation is confidently better"
+
+
+def test_judged_options_need_data():
+    beta = nb201.genotype_from_string(EXAMPLE)
+    t, _ = _stand_in(_Tabled(lambda g: 1.0))
+    for sel in (Selection(objective="compact"), Selection(refine=True), Selection(significance=2.0)):
+        with pytest.raises(NatError, match="give --select-on DATA"):
+            transform(beta, t, sel, cost_fn=COST)
+
+
+def test_a_file_carries_its_recommended_selection(tmp_path):
+    from nat.search.transform import load_transformer, pack_transformer  # noqa: F401
+    import shutil
+    from importlib import resources
+    src = resources.files("nat").joinpath("pretrained", "transformer-nb201.pt")
+    path = tmp_path / "t.pt"
+    shutil.copyfile(str(src), path)
+    recommend(path, {"accurate": Selection(subset=64, refine=True, significance=1e9),
+                     "compact": Selection(subset=64, tolerance=1.0, significance=2.0)},
+              measured={"accurate": "never changes anything (a test)"})
+    t = load_transformer(path, nb201.genotype_from_string(EXAMPLE))
+    assert recommended_selection(t).significance == 1e9 and recommended_selection(t).objective == "accurate"
+    assert recommended_selection(t, "compact") == Selection(subset=64, tolerance=1.0, significance=2.0,
+                                                            objective="compact")
+    assert recommended_selection(t, judged=False) == Selection()
+    assert t.recommended["accurate"]["measured"] == "never changes anything (a test)"
+    # --select-on alone applies it; an option given overrides it
+    x = torch.zeros(16, 3, 16, 16)
+    batches = [(x, torch.arange(16) % 10)]
+    result = nat.transform(EXAMPLE, t, select_on=batches)
+    assert result.genotype == nb201.genotype_from_string(EXAMPLE) and result.selection["significance"] == 1e9
+    loose = nat.transform(EXAMPLE, t, select_on=batches, significance=0.0)
+    assert loose.selection["significance"] == 0.0 and loose.selection["refine"] is True
+
+
+def test_cli_transform_prints_the_verdict(capsys):
+    from nat.cli import main
+    assert main(["transform", EXAMPLE, "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "verdict: " in out and "give --select-on DATA" in out
+    assert main(["transform", EXAMPLE, "--objective", "compact"]) == 2
+    assert "give --select-on DATA" in capsys.readouterr().err
+
+
+def test_compact_results_over_random_cells_are_legal_and_no_costlier():
+    rng = np.random.default_rng(0)
+    connected = np.flatnonzero(nb201.connected_codes())
+    for code in rng.choice(connected, 6, replace=False):
+        beta = nb201.to_genotype(nb201.decode(int(code)))
+        noise = {}
+        t, batches = _stand_in(_Tabled(lambda g: noise.setdefault(g, float(rng.uniform(0.9, 1.1)))))
+        result = transform(beta, t, Selection(objective="compact", tolerance=5.0, candidates=4), batches=batches,
+                           cost_fn=COST)
+        assert is_legal_transformation(beta, result.genotype)
+        assert _params(result.genotype) <= _params(beta)
+        assert result.genotype == beta or _params(result.genotype) < _params(beta)
