@@ -1,25 +1,27 @@
-"""One device call that proves the GPU paths and measures them (issue 12), under a hard time cap.
+"""One device call that proves the GPU paths and measures them, under a hard time cap (issue 28).
 
 Run on the lent machine through `bench/gpu_check.sh` (which sets PYTHONPATH=src: the device has
 PyTorch but no package registry, so the project is not pip-installed there). Every step runs in
 its own process with its own timeout, so one failure is reported and the rest still run; what
 each step printed goes to ``$OUT/log.txt``, the figures to ``$OUT/summary.json``, and a short
-table is printed last. The CIFAR-10 archive and the NAS-Bench-201 table travel inside the
-working tree in the ignored folder ``gpu_data/`` (name it in the device call's ``carry``).
+table is printed last. The answer keys and the data travel inside the working tree in the ignored
+folder ``gpu_data/`` (name it in the device call's ``carry``): ``cifar10-jpg.tar.gz``,
+``cifar10-200ep.csv`` (NAS-Bench-201) and ``nb301/`` (the NAS-Bench-301 surrogate).
 
-Steps (seconds are each step's cap; ``--tiny`` shrinks every size so this runs on a CPU in a
-minute or two, to test the script itself):
+Steps, in order of priority (seconds are each step's cap; ``--tiny`` shrinks every size so this
+runs on a CPU in a few minutes, to test the script itself):
 
-1. environment: torch, CUDA, bf16, the packages nat imports;
-2. the CUDA-only tests (when pytest is there);
-3. smoke: `nat train` and `nat search` for one short epoch with bf16 autocast and channels-last;
-4. throughput of DARTS and NAT_DARTS at C=36, L=20, batch 96 (training steps, img/s) and the
-   600-epoch recipe's projected hours;
-5. the streaming ImageNet pipeline (`bench/bench_stream.py`): NAT's ImageNet network (C=48, 14
-   cells, batch 128, bf16) fed by 4, 8 and 12 workers against a fixed batch;
-6. the search at the paper's settings (C=20, 8 cells, the full 40/60 split): seconds per epoch
-   and the projected 100-epoch time, then as many epochs as the remaining cap allows, each
-   checkpointed (``--resume``), the run's small files copied to ``$OUT``.
+1. environment: torch, CUDA, bf16, onnxruntime, the packages nat imports;
+2. smoke: `nat train` with bf16 autocast and channels-last, `nat search`, and `nat train` under
+   torchrun (one process, NCCL);
+3. throughput of DARTS and NAT_DARTS at C=36, L=20, batch 96 (training steps, img/s) and the
+   600-epoch recipe's projected hours (goal: at most 4);
+4. a DARTS-space supernet at the paper's search size (C=20, 8 cells, 32x32 inputs, the 40/60
+   split; fair sampling, the supernet alone), as many epochs as the cap leaves, checkpointed after
+   every epoch; packed with its policy into ``$OUT/transformer-darts-gpu.pt`` (float16);
+5. its fidelity against the NAS-Bench-301 surrogate (`nat bench --surrogate --fidelity`): random
+   DARTS-space cells and their one-edge keep-or-skip moves, as measured on the CPU (issue 25);
+6. if time is left, the streaming ImageNet pipeline (`bench/bench_stream.py`).
 
     bash bench/gpu_check.sh                       # on the device: OUT is set by the tool
     OUT=/tmp/gc bash bench/gpu_check.sh --tiny    # here, on the CPU, to test the script
@@ -115,20 +117,23 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="tiny sizes, to test this script on a CPU")
     ap.add_argument("--cap", type=float, default=540, help="seconds for everything (default 540: 9 minutes)")
     ap.add_argument("--data", default=str(ROOT / "gpu_data" / "cifar10-jpg.tar.gz"))
+    ap.add_argument("--surrogate", default=str(ROOT / "gpu_data" / "nb301"))
     args = ap.parse_args()
     out = Path(os.environ.get("OUT") or ROOT / "runs" / "gpu-check")
     out.mkdir(parents=True, exist_ok=True)
     check = Check(out, args.cap)
     py = sys.executable
     scratch = Path(os.environ.get("TMPDIR", "/tmp")) / "nat-gpu-check"  # run folders: too big for $OUT
-    shutil.rmtree(scratch / "smoke-train", ignore_errors=True)
-    shutil.rmtree(scratch / "smoke-search", ignore_errors=True)
+    for name in ("smoke-train", "smoke-search", "smoke-ddp"):
+        shutil.rmtree(scratch / name, ignore_errors=True)
     tiny = args.tiny
 
     ok, text = check.run("environment", [py, "-c", (
         "import torch, importlib; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),"
-        " torch.cuda.get_device_name(0) if torch.cuda.is_available() else '-');"
-        "[print(m, 'missing') for m in ('numpy', 'PIL', 'tqdm', 'yaml', 'pytest') if importlib.util.find_spec(m) is None]")], 60)
+        " torch.cuda.get_device_name(0) if torch.cuda.is_available() else '-',"
+        " 'bf16', torch.cuda.is_available() and torch.cuda.is_bf16_supported());"
+        "[print(m, 'missing') for m in ('numpy', 'PIL', 'tqdm', 'yaml', 'onnxruntime', 'onnx')"
+        " if importlib.util.find_spec(m) is None]")], 60)
     cuda = "cuda True" in text
     device = "cuda" if cuda else "cpu"
     check.summary["environment"] = text.strip()
@@ -137,63 +142,101 @@ def main() -> None:
         check.finish()
         return
 
-    if "pytest missing" not in text:
-        check.run("CUDA-only tests", [py, "-m", "pytest", "-q", "-x", "-k", "cuda", "tests/test_data.py"], 90)
-
     subset = ["--subset", "256"] if tiny else ["--subset", "5000"]
     check.run("smoke: nat train bf16 channels-last", [
         py, "-m", "nat", "train", "DARTS", "--preset", "tiny", "--epochs", "1", *subset, "--data", args.data,
-        "--device", device, "--amp", "--channels-last", "--out", str(scratch / "smoke-train")], 120)
+        "--device", device, "--amp", "--channels-last", "--out", str(scratch / "smoke-train")], 60)
     check.run("smoke: nat search", [
         py, "-m", "nat", "search", "--preset", "tiny", "--epochs", "1", *subset, "--data", args.data,
-        "--device", device, "--out", str(scratch / "smoke-search")], 120)
+        "--device", device, "--out", str(scratch / "smoke-search")], 60)
+    check.run("smoke: torchrun, one process (nccl on CUDA)", [
+        py, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1", "-m", "nat", "train", "DARTS",
+        "--preset", "tiny", "--epochs", "1", *subset, "--data", args.data, "--device", device,
+        "--out", str(scratch / "smoke-ddp")], 60)
 
     channels, layers, batch, steps = (8, 5, 8, 2) if tiny else (36, 20, 96, 30)
     for arch in ("DARTS", "NAT_DARTS"):
         ok, text = check.run(f"throughput {arch} C={channels} L={layers} b={batch}", [
-            py, "-c", THROUGHPUT, arch, str(channels), str(layers), str(batch), str(steps), device], 120)
+            py, "-c", THROUGHPUT, arch, str(channels), str(layers), str(batch), str(steps), device], 45)
         if ok:
             rate = json.loads(text.strip().splitlines()[-1])["img_per_s"]
             hours = 600 * 50_000 / rate / 3600
             check.summary[f"throughput_{arch}"] = {"img_per_s": rate, "projected_600_epochs_h": hours}
             check.note(f"  {arch}", f"{rate:,.0f} img/s, 600 epochs in {hours:.1f} h (goal <= 4 h)")
 
-    # The streaming ImageNet pipeline (issue 10) feeding a GPU step: workers decode and crop,
-    # colours run on the GPU, batches arrive through pinned memory.
-    stream = ["--images", "64", "--workers", "1", "--steps", "1", "--rounds", "1"] if tiny else \
-        ["--images", "1200", "--workers", "4,8,12", "--steps", "8", "--rounds", "2", "--channels", "48",
-         "--layers", "14", "--batch", "128", "--threads", "4"]
-    ok, text = check.run("streamed ImageNet-layout batches", [
-        py, str(ROOT / "bench" / "bench_stream.py"), *stream, "--device", device,
-        "--json", str(out / "stream.json")], 150)
-    if ok and (out / "stream.json").exists():
-        fed = json.loads((out / "stream.json").read_text())
-        check.summary["stream"] = fed
-        check.note("  stream", ", ".join(f"{k} workers {v['ratio']:.2f}" for k, v in fed["fed"].items())
-                   + f" of the fixed-batch step (goal >= 0.95); {fed['fixed_images_per_s']:.0f} img/s fixed")
+    supernet_run = scratch / "darts-supernet"
+    fidelity_s = 25 if tiny else 70
+    _darts_supernet(check, py, args, device, supernet_run, tiny, reserve=fidelity_s + (30 if tiny else 70))
+    if (supernet_run / "transformer.pt").exists() and Path(args.surrogate).exists():
+        cells, images = ("8", "32") if tiny else ("100", "1024")
+        ok, text = check.run("fidelity against the NAS-Bench-301 surrogate", [
+            py, "-m", "nat", "bench", "--surrogate", args.surrogate, "--transformer", str(supernet_run),
+            "--fidelity", args.data, "--cells", cells, "--images", images, "--json"], fidelity_s)
+        if ok:
+            report = json.loads(text[text.index("{"):])
+            (out / "fidelity.json").write_text(json.dumps(report, indent=1))
+            check.summary["fidelity"] = {k: report[k] for k in ("spearman", "spearman_good", "pairs_agreement",
+                                                                 "pairs_pairs")}
+            check.note("  fidelity", f"Spearman {report['spearman']:.3f} (good cells {report['spearman_good']:.3f}), "
+                                     f"pairs {100 * (report['pairs_agreement'] or 0):.1f}% of {report['pairs_pairs']} "
+                                     "(CPU darts-cpu: 45.6%; fair, 15 epochs: 54.6%)")
+    elif not Path(args.surrogate).exists():
+        check.note("fidelity", f"skipped: no surrogate at {args.surrogate} (carry gpu_data/nb301)")
 
-    # The search at the paper's settings, in one process under what is left of the cap: it
-    # checkpoints every epoch (a kill loses at most the epoch under way), and its metrics.jsonl
-    # gives each epoch's seconds. The run folder stays outside $OUT (last.pt is large); its small
-    # files are copied there.
-    search_out = scratch / "search-paper"
-    size = ["--channels", "4", "--layers", "3", "--subset", "256", "--epochs", "2"] if tiny else []
-    check.run("search at the paper's settings", [
-        py, "-m", "nat", "search", "--preset", "paper", *size, "--data", args.data, "--device", device,
-        "--out", str(search_out), *(["--resume"] if (search_out / "last.pt").exists() else [])], check.left() - 15)
-    metrics = search_out / "metrics.jsonl"
-    epochs = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()] if metrics.exists() else []
-    if epochs:
-        times = sorted(e["time_s"] for e in epochs)
-        per = times[len(times) // 2]
-        check.summary["search_paper"] = {"epochs_done": len(epochs), "epoch_s_median": per,
-                                         "projected_100_epochs_min": 100 * per / 60, "last": epochs[-1]}
-        check.note("  search", f"{len(epochs)} epochs, {per:.1f} s each: 100 epochs in {100 * per / 60:.1f} min "
-                               f"(goal <= 8); supernet top-1 {epochs[-1]['w_top1']:.1f}%")
-        for name in ("metrics.jsonl", "transformer.pt", "config.yaml"):
-            if (search_out / name).exists():
-                shutil.copy(search_out / name, out / f"search-{name}")
+    # The streaming ImageNet pipeline (issue 10) feeding a GPU step, with what is left.
+    if check.left() > 60:
+        stream = ["--images", "64", "--workers", "1", "--steps", "1", "--rounds", "1"] if tiny else \
+            ["--images", "1200", "--workers", "4,8,12", "--steps", "8", "--rounds", "1", "--channels", "48",
+             "--layers", "14", "--batch", "128", "--threads", "4"]
+        ok, text = check.run("streamed ImageNet-layout batches", [
+            py, str(ROOT / "bench" / "bench_stream.py"), *stream, "--device", device,
+            "--json", str(out / "stream.json")], check.left() - 10)
+        if ok and (out / "stream.json").exists():
+            fed = json.loads((out / "stream.json").read_text())
+            check.summary["stream"] = fed
+            check.note("  stream", ", ".join(f"{k} workers {v['ratio']:.2f}" for k, v in fed["fed"].items())
+                       + f" of the fixed-batch step (goal >= 0.95); {fed['fixed_images_per_s']:.0f} img/s fixed")
     check.finish()
+
+
+def _darts_supernet(check: Check, py: str, args, device: str, run: Path, tiny: bool, reserve: float) -> None:
+    """Train the paper-size DARTS-space supernet for as many epochs as the cap leaves after
+    ``reserve`` seconds: one epoch to measure, then --resume to the count that fits. Each epoch is
+    checkpointed; the policy phase is one step an epoch (this measures the supernet)."""
+    config = run.parent / "darts-supernet.yaml"
+    run.parent.mkdir(parents=True, exist_ok=True)
+    size = {"channels": 4, "layers": 3, "subset": 256, "batch_size": 16} if tiny else \
+        {"channels": 20, "layers": 8, "batch_size": 96}
+    config.write_text("\n".join(f"{k}: {v}" for k, v in {
+        "space": "darts", **size, "sampler": "fair", "w_lr": 0.05, "w_lr_min": 0.001, "w_weight_decay": 0.0005,
+        "epochs": 1, "w_lr_epochs": 50, "theta_steps": 1, "policy": "egcn", "reward_score": "fit"}.items()) + "\n")
+    base = [py, "-m", "nat", "search", "--data", args.data, "--device", device, "--out", str(run)]
+    fresh = not (run / "last.pt").exists()
+    ok, _ = check.run("darts supernet C=20 L=8 32x32: first epoch",
+                      base + (["--config", str(config)] if fresh else ["--resume"]), max(30, check.left() - reserve))
+    metrics = run / "metrics.jsonl"
+    epochs = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()] if metrics.exists() else []
+    if not epochs:
+        return
+    per = max(e["time_s"] for e in epochs)
+    more = int((check.left() - reserve - 20) // (per * 1.1))
+    if more > 0:
+        total = min(len(epochs) + more, 50)
+        check.run(f"darts supernet: to epoch {total}", base + ["--resume", "--epochs", str(total)],
+                  check.left() - reserve)
+        epochs = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    check.summary["darts_supernet"] = {"epochs_done": len(epochs), "epoch_s": per, "last": epochs[-1]}
+    check.note("  supernet", f"{len(epochs)} epochs of {per:.1f} s; supernet top-1 {epochs[-1]['w_top1']:.1f}%")
+    packed = check.out / "transformer-darts-gpu.pt"
+    ok, _ = check.run("pack the supernet (float16)", [py, "-c", (
+        "import sys; from nat.search.transform import pack_transformer as p; p(sys.argv[1], sys.argv[2])"),
+        str(run), str(packed)], 30)
+    if ok and packed.stat().st_size > 15 * 2 ** 20:
+        packed.unlink()
+        check.note("  packed", "over 15 MiB: not brought back")
+    for name in ("metrics.jsonl", "config.yaml"):
+        if (run / name).exists():
+            shutil.copy(run / name, check.out / f"darts-supernet-{name}")
 
 
 if __name__ == "__main__":
