@@ -18,6 +18,7 @@ import torch
 import nat
 from nat.arch import nb201
 from nat.cli import build_parser, main
+from nat.arch.formats import genotype_to_dict
 from nat.costs import count_madds, count_params
 from nat.errors import NatError
 from nat.nn.nb201 import NB201Network
@@ -138,3 +139,50 @@ def test_each_space_has_its_network_and_supernet_registered_by_the_layer_that_bu
     assert network_class("nb201") is NB201Network and network_class("darts") is CellNetwork
     assert network_class("loose-end") is CellNetwork
     assert supernet_class("nb201") is NB201Supernet and supernet_class("darts") is Supernet
+
+
+# -- genotypes as DARTS users hold them ------------------------------------------------------------------
+def _darts_namedtuple():
+    from collections import namedtuple
+    Genotype = namedtuple("Genotype", "normal normal_concat reduce reduce_concat")  # as DARTS's genotypes.py
+    g = nat.resolve("DARTS")[1]
+    pairs = lambda cell: [(e.op, e.src) for e in cell.edges]  # noqa: E731
+    return Genotype(normal=pairs(g.normal), normal_concat=range(2, 6), reduce=pairs(g.reduce),
+                    reduce_concat=range(2, 6))
+
+
+def test_a_darts_namedtuple_is_an_arch():
+    held = _darts_namedtuple()
+    assert nat.resolve(held)[1] == nat.resolve("DARTS")[1]
+    assert nat.cost(held) == nat.cost("DARTS")
+    assert nat.transform(held, candidates=2).input == nat.resolve("DARTS")[1]
+
+
+@pytest.mark.parametrize("form", ["darts", "darts-py", "triples"])
+def test_genotype_text_given_inline_is_read_not_taken_for_a_file(capsys, form):
+    from nat.cli import main
+    assert main(["show", "NAT_DARTS", "--format", form]) == 0
+    text = capsys.readouterr().out.strip()
+    assert len(text) > 256  # longer than a file name may be
+    assert main(["show", text, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == json.loads(json.dumps(genotype_to_dict(nat.resolve("NAT_DARTS")[1])))
+    assert main(["cost", text, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"] == nat.cost("NAT_DARTS").params
+
+
+def test_darts_none_is_null_both_ways(tmp_path, capsys):
+    from nat.cli import main
+    assert main(["show", "NAT_DARTS", "--format", "darts-py"]) == 0
+    line = capsys.readouterr().out
+    assert "('none', 2)" in line and "null" not in line  # what DARTS code bases can load
+    path = tmp_path / "genotypes.py"
+    path.write_text("from collections import namedtuple\n" + line)
+    assert nat.resolve(str(path))[1] == nat.resolve("NAT_DARTS")[1]
+
+
+def test_a_long_name_that_is_no_file_is_one_line(capsys):
+    from nat.cli import main
+    assert main(["show", "x" * 300]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nat: error:") and err.count("\n") == 1

@@ -45,12 +45,33 @@ def resolve(arch: Arch, *, name: str | None = None) -> tuple[str, Genotype]:
     from .arch.genotype import Genotype
     if isinstance(arch, Genotype):
         return "genotype", arch
+    from .arch.zoo import path_exists
     from .arch.zoo import resolve as resolve_name
     from .nn.backbones import is_backbone_name, resolve_backbone
+    if _is_darts_namedtuple(arch):
+        from .arch.formats import parse_text
+        from .arch.space import validate
+        return "genotype", validate(parse_text(_darts_text(arch)))
     text = str(arch)
-    if not Path(text).exists() and is_backbone_name(text):
+    if not path_exists(text) and is_backbone_name(text):
         return text, resolve_backbone(text).genotype
     return resolve_name(text, name=name)
+
+
+def _is_darts_namedtuple(arch) -> bool:
+    """A genotype as DARTS code bases hold it: ``Genotype(normal=..., normal_concat=..., reduce=...,
+    reduce_concat=...)``, the namedtuple of their ``genotypes.py``."""
+    return all(hasattr(arch, f) for f in ("normal", "normal_concat", "reduce", "reduce_concat")) \
+        and not isinstance(arch, (str, Path))
+
+
+def _darts_text(arch) -> str:
+    """The DARTS text form of a DARTS namedtuple, read back by the same parser as a file's (``range``
+    concats become lists; ops and nodes are checked there, not trusted)."""
+    def pairs(edges) -> str:
+        return "[" + ", ".join(f"({str(op)!r}, {int(src)})" for op, src, *_ in edges) + "]"
+    return (f"Genotype(normal={pairs(arch.normal)}, normal_concat={list(arch.normal_concat)}, "
+            f"reduce={pairs(arch.reduce)}, reduce_concat={list(arch.reduce_concat)})")
 
 
 def backbone_of(arch: Arch, backbone: str | None = None) -> str | None:
@@ -60,7 +81,8 @@ def backbone_of(arch: Arch, backbone: str | None = None) -> str | None:
     from .nn.backbones import is_backbone_name, resolve_backbone
     if backbone:
         return resolve_backbone(backbone).key
-    if isinstance(arch, (str, Path)) and not Path(arch).exists() and is_backbone_name(str(arch)):
+    from .arch.zoo import path_exists
+    if isinstance(arch, (str, Path)) and not path_exists(arch) and is_backbone_name(str(arch)):
         return resolve_backbone(str(arch)).key
     return None
 

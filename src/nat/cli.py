@@ -62,10 +62,11 @@ def _backbone_key(arch: str, args) -> str | None:
     wins over a zoo cell of the same name, e.g. MobileNetV2)."""
     from pathlib import Path
 
+    from .arch.zoo import path_exists
     from .nn.backbones import is_backbone_name, resolve_backbone
     if getattr(args, "backbone", None):
         return resolve_backbone(args.backbone).key
-    if not Path(arch).exists() and is_backbone_name(arch):
+    if not path_exists(arch) and is_backbone_name(arch):
         if args.channels is not None or args.layers is not None:
             raise NatError(f"{arch} is a hand-crafted network: --channels/--layers do not apply")
         return resolve_backbone(arch).key

@@ -21,7 +21,8 @@ from typing import Any
 
 from ..errors import GenotypeError
 from ..runtime.atomic import write_text_atomic
-from .genotype import CELL_TYPES, MAX_NODES, N_INPUTS, Genotype
+from ..ops import NULL
+from .genotype import CELL_TYPES, DARTS_NULL, MAX_NODES, N_INPUTS, Genotype
 
 __all__ = ["genotype_from_dict", "genotype_to_dict", "parse_text", "format_triples", "format_pairs", "format_assignment", "genotype_entries",
            "read_genotype_file", "write_genotype_file", "FORMATS"]
@@ -194,7 +195,8 @@ def format_pairs(genotype: Genotype) -> str:
             if len(inputs) != 2:
                 raise GenotypeError(f"node {node} has {len(inputs)} inputs; the DARTS pair form needs "
                                     "exactly two per node (use the triple form)", cell=name)
-            pairs += [f"('{e.op}', {e.src})" for _, e in inputs]
+            # DARTS code bases name the null op 'none' (their PRIMITIVES): write what they can load
+            pairs += [f"('{DARTS_NULL if e.op == NULL else e.op}', {e.src})" for _, e in inputs]
         parts.append(f"{name}=[{', '.join(pairs)}], {name}_concat={list(cell.concat)}")
     return f"Genotype({', '.join(parts)})"
 

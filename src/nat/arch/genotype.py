@@ -20,9 +20,11 @@ from typing import Iterable, NamedTuple
 from ..errors import GenotypeError
 from ..ops import NULL, OPS
 
-__all__ = ["Edge", "Cell", "Genotype", "CELL_TYPES", "MAX_NODES", "MAX_EDGES", "loose_ends"]
+__all__ = ["Edge", "Cell", "Genotype", "CELL_TYPES", "DARTS_NULL", "MAX_NODES", "MAX_EDGES", "loose_ends"]
 
 CELL_TYPES = ("normal", "reduce")
+#: How DARTS code bases (and NAS-Bench-201) spell the null op; read as ``null``, written by the DARTS text forms.
+DARTS_NULL = "none"
 N_INPUTS = 2
 # Bounds on what a genotype may describe. Every analysis is linear in the cell, but a network
 # is built from it, drawn and costed: a cell far beyond any published one (DARTS has 6 nodes,
@@ -206,7 +208,7 @@ def _edge(raw, index: int) -> Edge:
     op, src, dst = raw
     if not isinstance(op, str) or not all(isinstance(n, int) and not isinstance(n, bool) for n in (src, dst)):
         raise GenotypeError(f"edge {index} is {raw!r}, expected [op (text), from_node (int), to_node (int)]")
-    return Edge(op, src, dst)
+    return Edge(NULL if op == DARTS_NULL else op, src, dst)
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import GenotypeError, NatError
-from .formats import genotype_from_dict, read_genotype_file
+from .formats import genotype_from_dict, parse_text, read_genotype_file
 from .genotype import Genotype
 from .nb201 import genotype_from_string, is_arch_string
 from .space import space_of, validate
 
-__all__ = ["ZooEntry", "zoo", "get", "names", "resolve", "nat_counterpart"]
+__all__ = ["ZooEntry", "zoo", "get", "names", "resolve", "is_genotype_text", "path_exists", "nat_counterpart"]
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,32 @@ def nat_counterpart(name: str) -> str | None:
     return next((n for n in zoo() if n.lower() == key), None)
 
 
+def is_genotype_text(text: str) -> bool:
+    """Whether ``text`` is a genotype written out (``Genotype(...)`` or ``NAME = Genotype(...)``),
+    not a name or a path."""
+    head = text.lstrip()
+    return head.startswith("Genotype(") or ("=" in head.split("(")[0] and "Genotype(" in head)
+
+
+def path_exists(path: str | Path) -> bool:
+    """``Path(path).exists()``, except that text too long to be a file name is no file (not an error)."""
+    try:
+        return Path(path).exists()
+    except OSError:  # a name too long for the file system is not a file
+        return False
+
+
 def resolve(arch: str, *, name: str | None = None, space: str = "darts") -> tuple[str, Genotype]:
     """``(label, genotype)`` for a zoo name, a NAS-Bench-201 string or a genotype file path,
     validated against ``space`` -- or against the tied space (nb201) that holds it."""
     if is_arch_string(arch):
         return arch.strip(), genotype_from_string(arch)
+    if is_genotype_text(arch):  # pasted from a genotypes.py or `nat show --format darts`
+        genotype = parse_text(arch, name)
+        home = space_of(genotype)
+        return "genotype", validate(genotype, home if home.tied else space)
     path = Path(arch)
-    if path.exists() or any(ch in arch for ch in "/\\") or path.suffix:
+    if path_exists(path) or any(ch in arch for ch in "/\\") or path.suffix:
         genotype = read_genotype_file(path, name)
         home = space_of(genotype)
         try:
