@@ -296,3 +296,34 @@ def test_reward_proxy_settings_are_checked():
         SearchConfig(reward_proxy="snip")
     with pytest.raises(ValueError, match="needs reward 'supernet'"):
         SearchConfig(space="nb201", reward="table:x.csv", reward_proxy="synflow")
+
+
+# -- several supernets judging as one ------------------------------------------------------------------
+NB201_TINY = SearchConfig(space="nb201", channels=4, layers=3, resolution=8, batch_size=16, epochs=2,
+                          warmup_epochs=1, w_steps=2, theta_steps=1, policy="egcn", device="cpu")
+
+
+def test_an_ensemble_judges_by_its_members_mean_prediction(data, tmp_path):
+    from dataclasses import replace
+
+    from nat.arch import nb201
+    from nat.search.ensemble import SupernetEnsemble
+    from nat.search.rewards import image_losses
+    from nat.search.transform import pack_transformer
+    run_search(NB201_TINY, data, tmp_path / "a")
+    run_search(replace(NB201_TINY, seed=1), data, tmp_path / "b")
+    packed = pack_transformer(tmp_path / "a", tmp_path / "t.pt", ensemble=[tmp_path / "b"], half=False)
+    beta = nb201.genotype_from_string("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|"
+                                      "nor_conv_3x3~1|skip_connect~2|")
+    both = load_transformer(packed, beta).supernet
+    assert isinstance(both, SupernetEnsemble) and len(both.members) == 2
+    a, b = (load_transformer(tmp_path / r, beta).supernet for r in "ab")
+    x, y = torch.randn(16, 3, 8, 8), torch.arange(16) % 10
+    with torch.no_grad():
+        p = (torch.softmax(a(x, beta), -1) + torch.softmax(b(x, beta), -1)) / 2
+        torch.testing.assert_close(both(x, beta).exp(), p)
+        losses = image_losses(both, beta, [(x, y)])
+    torch.testing.assert_close(losses, -p[torch.arange(16), y].log().double())
+    run_search(replace(NB201_TINY, split_seed=3), data, tmp_path / "c")
+    with pytest.raises(NatError, match="another 40/60 split"):
+        pack_transformer(tmp_path / "a", tmp_path / "u.pt", ensemble=[tmp_path / "c"])

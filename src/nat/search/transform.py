@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -36,6 +36,7 @@ from .refine import refine as hill_climb
 from .rewards import image_losses, paired_z
 from .rewards import score as score_of
 from .selection import Selection
+from .ensemble import SupernetEnsemble
 from .supernet import build_supernet
 
 __all__ = ["Transformer", "TransformResult", "Candidate", "Judge", "Selection", "load_transformer", "pack_transformer", "transform", "changed_edges",
@@ -119,12 +120,13 @@ def load_transformer(spec: str | Path | None, genotype: Genotype, device: str | 
                          cell_types=get_space(state["space"]).cell_types).to(device)
     policy.load_state_dict(state["state_dict"])
     policy.eval()
-    weights, supernet_config = None, {}
+    weights, supernet_config, members = None, {}, []
     if supernet_state is not None and supernet_state.get("supernet") is not None:  # none with a table reward
         supernet_config, weights = supernet_state["config"], supernet_state["supernet"]
     elif state.get("supernet") is not None:  # a packed file (`pack_transformer`): the supernet travels with it
         supernet_config, weights = state["supernet"]["config"], state["supernet"]["state_dict"]
-    loader = None if weights is None else partial(_supernet_from, supernet_config, weights, device)
+        members = [(m["config"], m["state_dict"]) for m in state.get("ensemble") or ()]
+    loader = None if weights is None else partial(_supernets_from, [(supernet_config, weights), *members], device)
     return Transformer(policy, state["space"], str(path), None, state["config"], supernet_config,
                        _supernet_loader=loader, recommended=dict(state.get("recommended") or {}))
 
@@ -153,23 +155,28 @@ def recommend(path: str | Path, selections: dict[str, Selection], measured: dict
     return path
 
 
-def _supernet_from(config: dict, state_dict: dict, device) -> torch.nn.Module:
-    classes = state_dict["classifier_bias"].shape[0]
-    supernet = build_supernet(SearchConfig.from_dict(config), classes, device)
-    supernet.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()})
-    return supernet.eval()
+def _supernets_from(saved: list[tuple[dict, dict]], device) -> torch.nn.Module:
+    """The supernet, or the ensemble of several (:class:`~nat.search.ensemble.SupernetEnsemble`)."""
+    nets = []
+    for config, state_dict in saved:
+        classes = state_dict["classifier_bias"].shape[0]
+        supernet = build_supernet(SearchConfig.from_dict(config), classes, device)
+        supernet.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()})
+        nets.append(supernet.eval())
+    return nets[0] if len(nets) == 1 else SupernetEnsemble(nets).eval()
 
 
 def pack_transformer(policy: str | Path, out: str | Path, *, supernet_run: str | Path | None = None,
-                     half: bool = True) -> Path:
-    """Write one file holding a policy and the supernet that scores its candidates, so that
-    ``nat transform --select-on DATA --refine`` works without the run folder (the shipped files
-    are made this way).
+                     ensemble: Sequence[str | Path] = (), half: bool = True) -> Path:
+    """Write one file holding a policy and the supernet that judges its candidates, so that
+    ``nat transform --select-on DATA`` works without the run folder (the shipped files are made
+    this way).
 
     ``policy``: a search run folder or a transformer file; ``supernet_run``: the run folder whose
     ``last.pt`` holds the supernet (default: the policy's own folder; a policy trained on cached
-    scores names the supernet run that made them). ``half`` stores the weights in float16: half
-    the size; the scores move by about 1e-4.
+    scores names the supernet run that made them). ``ensemble``: more run folders whose supernets
+    judge together with it (:class:`~nat.search.ensemble.SupernetEnsemble`; all trained on one
+    40/60 split). ``half`` stores the weights in float16: half the size; scores move by about 1e-4.
     """
     policy = Path(policy)
     source = policy / "transformer.pt" if policy.is_dir() else policy
@@ -177,6 +184,17 @@ def pack_transformer(policy: str | Path, out: str | Path, *, supernet_run: str |
     state = load_checkpoint(source)
     if state.get("format") != "nat-transformer":
         raise NatError(f"{source}: not a transformer file (expected one written by `nat search`)")
+    first, *more = [_packed_supernet(Path(r), half) for r in (run, *ensemble)]
+    split = lambda c: (tuple(c["split"]), c["split_seed"], c.get("subset"))  # noqa: E731
+    for member in more:
+        if split(member["config"]) != split(first["config"]):
+            raise NatError(f"{member['source']}: trained on another 40/60 split than {first['source']}; an ensemble's "
+                           "members are judged on one held-out split")
+    save_checkpoint({**state, "supernet": first, "ensemble": more}, out)
+    return Path(out)
+
+
+def _packed_supernet(run: Path, half: bool) -> dict:
     if not (run / "last.pt").exists():
         raise NatError(f"{run}: no last.pt here to take the supernet from (is it a `nat search` run folder?)")
     checkpoint = load_checkpoint(run / "last.pt")
@@ -184,9 +202,7 @@ def pack_transformer(policy: str | Path, out: str | Path, *, supernet_run: str |
         raise NatError(f"{run}: this run trained no supernet (a table reward): pass supernet_run=, "
                        "the run whose supernet made its scores")
     weights = {k: v.half() if half and v.is_floating_point() else v for k, v in checkpoint["supernet"].items()}
-    save_checkpoint({**state, "supernet": {"config": checkpoint["config"], "state_dict": weights,
-                                           "source": str(run)}}, out)
-    return Path(out)
+    return {"config": checkpoint["config"], "state_dict": weights, "source": str(run)}
 
 
 def selection_batches(transformer: Transformer, data_spec: str, subset: int) -> list:
