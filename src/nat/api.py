@@ -152,6 +152,20 @@ def load_transformer(spec: str | Path | None = None, arch: Arch = "DARTS", devic
     return load(spec, resolve(arch)[1], device)
 
 
+def _family_note(genotype: Genotype) -> str:
+    """Which shipped transformer the input was sent to, why, and how to choose the other."""
+    from .arch.space import space_of
+    if space_of(genotype).tied:
+        return "cell family: NAS-Bench-201 (one cell everywhere): the NAS-Bench-201 transformer"
+    loose = {name: list(c.concat) for name, c in genotype.cells().items() if tuple(c.concat) != tuple(c.intermediate)}
+    if not loose:
+        return "cell family: fully-concat (every intermediate node is concatenated): the DARTS-space transformer"
+    which = "; ".join(f"{name} concat {nodes}" for name, nodes in loose.items())
+    return (f"cell family: loose-end ({which}: the nodes no edge consumes), so the loose-end transformer; "
+            "a cell that concatenates every intermediate node (give its \"concat\" in the file) goes to the "
+            "DARTS-space one")
+
+
 def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *,
               select_on: str | Path | Sequence | None = None, selection: Selection | None = None,
               objective: str | None = None, no_null: bool | None = None, greedy: bool | None = None,
@@ -204,6 +218,7 @@ def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *
     result = run(beta, model, selection, batches=batches, seed=seed, cost_fn=cost_fn, **kwargs)
     result.label, result.size, result.transformer = label, size, model.source
     if transformer is None:
+        result.notes.insert(0, _family_note(beta))
         from .search.transform import shipped_caution, shipped_transformer
         caution = shipped_caution(shipped_transformer(beta))
         if caution:

@@ -221,20 +221,46 @@ def cmd_transform(args) -> int:
                           "proxy": result.selection.get("proxy")}, indent=1))
         return 0
     print(f"{label}: {result.method} with {result.transformer}")
+    nb201_cell = result.size.get("layers") is not None and _is_nb201(beta)
     if not result.changed:
         print("  no edge changed")
     for c in result.changed:
-        print(f"  {c['cell']:<6} {c['from']} -> {c['to']}: {c['old']} -> {c['new']}")
+        if nb201_cell:  # the benchmark's own node numbers (ours are one higher: our node 0 is unused)
+            print(f"  edge {c['from'] - 1} -> {c['to'] - 1}: {c['old']} -> {c['new']}")
+        else:
+            print(f"  {c['cell']:<6} {c['from']} -> {c['to']}: {c['old']} -> {c['new']}")
     b, a = result.cost_before, result.cost_after
     print(f"  params {b.params:,} -> {a.params:,} ({100 * (a.params - b.params) / b.params:+.1f}%)   "
           f"MAdds {b.madds:,} -> {a.madds:,} ({100 * (a.madds - b.madds) / b.madds:+.1f}%)   "
           f"[{', '.join({'channels': 'C=', 'layers': 'L='}.get(k, '') + str(v) for k, v in size.items())}]")
+    print(f"  result: {_in_input_format(result.genotype, args.arch)}")
     print(f"  verdict: {result.verdict}")
     for note in dict.fromkeys(result.notes):
         print(f"  note: {note}")
     if args.output:
         print(f"  wrote {args.output}")
     return 0
+
+
+def _is_nb201(genotype) -> bool:
+    from ..arch.space import space_of
+    return space_of(genotype).tied
+
+
+def _in_input_format(genotype, arch: str) -> str:
+    """The result written as the input was: a NAS-Bench-201 string for a benchmark cell, one line of
+    JSON for a JSON file, else a ``Genotype(...)`` line a DARTS ``genotypes.py`` can hold."""
+    from ..arch import nb201
+    from ..arch.formats import format_pairs, format_triples, genotype_to_dict
+    from ..errors import GenotypeError
+    if _is_nb201(genotype):
+        return nb201.genotype_to_string(genotype)
+    if str(arch).lower().endswith(".json"):
+        return json.dumps(genotype_to_dict(genotype))
+    try:
+        return format_pairs(genotype)
+    except GenotypeError:
+        return format_triples(genotype)
 
 
 def cmd_compare(args) -> int:
