@@ -23,7 +23,7 @@ from .arch.genotype import Cell, Genotype
 from .arch.space import space_of
 from .errors import NatError
 from .ops import NULL
-from .runtime.atomic import check_output_path, write_text_atomic
+from .runtime.atomic import check_output_path, write_text_atomic, written
 
 __all__ = ["cell_to_dot", "genotype_to_dot", "genotype_to_svg", "write_drawing"]
 
@@ -347,4 +347,4 @@ def write_drawing(genotype: Genotype, path: str | os.PathLike, *, other: Genotyp
     path = check_output_path(path, "draw", SUFFIXES)
     render = genotype_to_svg if path.suffix.lower() == ".svg" else genotype_to_dot
     text = render(genotype, other=other, name=name)
-    write_text_atomic(path, text)
+    written(path, "draw", lambda: write_text_atomic(path, text))

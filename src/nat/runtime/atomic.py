@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import NatError
 
-__all__ = ["write_text_atomic", "check_output_path"]
+__all__ = ["write_text_atomic", "check_output_path", "written"]
 
 
 def _umask() -> int:
@@ -36,12 +36,30 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 
 def check_output_path(path: str | os.PathLike, verb: str, suffixes: tuple[str, ...] | None = None) -> Path:
-    """``path`` if a file can be written there: its suffix among ``suffixes`` (any case) and its
-    folder existing; else the one-line error every writer gives ("cannot draw to 'x.png': ...")."""
+    """``path`` if a file can be written there, checked *before* any work so that nothing computed
+    is lost: its suffix among ``suffixes`` (any case), not a folder, its folder created if missing
+    (as run folders are), and a file really creatable in that folder (a read-only or special file
+    system such as /proc fails here). Else the one-line error every writer gives ("cannot draw to
+    'x.png': ...")."""
     path = Path(path)
     if suffixes is not None and path.suffix.lower() not in suffixes:
         allowed = (" or ".join(suffixes) if len(suffixes) <= 2 else "one of " + ", ".join(suffixes))
         raise NatError(f"cannot {verb} to '{path}': the suffix must be {allowed}")
-    if not path.parent.is_dir():
-        raise NatError(f"cannot {verb} to '{path}': the folder '{path.parent}' does not exist")
+    if path.is_dir():
+        raise NatError(f"cannot {verb} to '{path}': it is a folder (give a file name in it)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise NatError(f"cannot {verb} to '{path}': {err.strerror or err}") from None
     return path
+
+
+def written(path: str | os.PathLike, verb: str, write) -> None:
+    """Run ``write()``; a failure of the disk (full, gone read-only) is the one-line error."""
+    try:
+        write()
+    except OSError as err:
+        raise NatError(f"cannot {verb} to '{path}': {err.strerror or err}") from None

@@ -200,15 +200,33 @@ def _selection_batches(transformer, data_spec: str, subset: int) -> list:
 def cmd_transform(args) -> int:
     from ..api import transform
     from ..arch.formats import genotype_to_dict, write_genotype_file
+    from ..runtime.atomic import check_output_path, written
+    if args.output:  # checked before the work: a bad destination must not cost the result
+        check_output_path(args.output, "write the result", None)
+    if args.draw:
+        from ..draw import SUFFIXES
+        check_output_path(args.draw, "draw", SUFFIXES)
     result = transform(args.arch, args.transformer, select_on=args.select_on, dataset=args.dataset,
                        channels=args.channels, layers=args.layers, seed=args.seed, name=args.name,
                        **selection_options(args))
     label, beta, size = result.label, result.input, result.size
+    _report(args, result, label, beta, size)
+    # written after the result is shown: a disk that fails now still leaves it on the screen
     if args.output:
-        write_genotype_file(result.genotype, args.output, "json", source=f"nat transform {label} ({result.method})")
+        written(args.output, "write the result", lambda: write_genotype_file(
+            result.genotype, args.output, "json", source=f"nat transform {label} ({result.method})"))
+        if not args.json:
+            print(f"  wrote {args.output}")
     if args.draw:
         from ..draw import write_drawing
-        write_drawing(result.genotype, args.draw, other=beta, name=f"NAT({label}) vs {label}")
+        written(args.draw, "draw", lambda: write_drawing(result.genotype, args.draw, other=beta,
+                                                        name=f"NAT({label}) vs {label}"))
+        if not args.json:
+            print(f"  drew {args.draw}")
+    return 0
+
+
+def _report(args, result, label, beta, size) -> None:
     if args.json:
         print(json.dumps({"input": genotype_to_dict(beta), "genotype": genotype_to_dict(result.genotype),
                           "changed": result.changed, "method": result.method, "transformer": result.transformer,
@@ -219,7 +237,7 @@ def cmd_transform(args) -> int:
                           "candidates": result.candidates, "notes": result.notes, "input_won": result.input_won,
                           "refinement": result.refinement, "significance": result.significance,
                           "proxy": result.selection.get("proxy")}, indent=1))
-        return 0
+        return
     print(f"{label}: {result.method} with {result.transformer}")
     nb201_cell = result.size.get("layers") is not None and _is_nb201(beta)
     if not result.changed:
@@ -237,9 +255,6 @@ def cmd_transform(args) -> int:
     print(f"  verdict: {result.verdict}")
     for note in dict.fromkeys(result.notes):
         print(f"  note: {note}")
-    if args.output:
-        print(f"  wrote {args.output}")
-    return 0
 
 
 def _is_nb201(genotype) -> bool:
