@@ -55,7 +55,7 @@ def test_a_nas_bench_201_cell_trains_as_the_network_it_is_costed_as(tmp_path):
     """`nat train STRING` once built the DARTS cell stack (C=36, L=20) while `nat cost` reported
     the benchmark's network: the plan now resolves the benchmark's size, and the trainer's model
     is that network, parameter for parameter."""
-    from nat.train.commands import _plan
+    from nat.cli.train import _plan
     from nat.train.model import build_model
     args = build_parser().parse_args(["train", EXAMPLE, "--data", str(tmp_path), "--out", str(tmp_path / "r")])
     (_, genotype, cfg, _, _), = _plan(args)[0]
@@ -134,7 +134,8 @@ def test_each_space_has_its_network_and_supernet_registered_by_the_layer_that_bu
     from nat.nn.nb201 import NB201Network
     from nat.nn.network import CellNetwork
     from nat.nn.registry import network_class
-    from nat.search.supernet import Supernet, supernet_class
+    from nat.search.supernet import Supernet
+    from nat.search.supernets import supernet_class
     from nat.search.supernet_nb201 import NB201Supernet
     assert network_class("nb201") is NB201Network and network_class("darts") is CellNetwork
     assert network_class("loose-end") is CellNetwork

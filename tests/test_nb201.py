@@ -25,10 +25,12 @@ from nat.costs import genotype_cost, network_cost
 from nat.errors import GenotypeError, NatError
 from nat.nn.nb201 import NB201CostModel, NB201Network
 from nat.nn.network import NetworkConfig
-from nat.ops import OPS, build_op, op_kind
+from nat.nn.ops import build_op
+from nat.ops import OPS, op_kind
 from nat.policy import GCNPolicy, LSTMPolicy, RandomPolicy
 from nat.search.config import SearchConfig
-from nat.search.supernet import SupernetConfig, supernet_class
+from nat.search.supernet import SupernetConfig
+from nat.search.supernets import supernet_class
 from nat.search.trainer import run_search
 from nat.search.selection import Selection
 from nat.search.transform import Transformer, load_transformer, transform

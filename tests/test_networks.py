@@ -9,7 +9,8 @@ from nat.costs import count_madds, count_params, genotype_cost
 from nat.nn import EvalCell, build_network
 from nat.nn.network import NetworkConfig
 from nat.nn.ops import FactorizedReduce
-from nat.ops import NULL, OPS, build_op
+from nat.nn.ops import build_op
+from nat.ops import NULL, OPS
 
 ZOO = zoo.names()
 

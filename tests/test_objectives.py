@@ -103,13 +103,36 @@ def test_compact_tolerance_is_a_share_of_the_inputs_loss():
 def test_the_non_inferiority_statistic_by_hand():
     ref = torch.tensor([1.0, 2.0, 1.5, 1.2], dtype=torch.float64)
     other = ref * 1.01 + torch.tensor([0.0, 0.01, -0.01, 0.0], dtype=torch.float64)
-    judge = Judge(None, [], lambda g: 0.0)
-    judge._losses = {"a": ref, "b": other}
+    judge = Judge(nn.Identity(), [], lambda g: 0.0)  # one supernet: only the images' noise is counted
+    judge._losses = {"a": ref[None], "b": other[None]}
     d = ref * 1.02 - other
     expected = float(d.mean() / (d.std() / math.sqrt(4)))
     assert judge.z_no_worse("a", "b", 2.0) == pytest.approx(expected)
     assert judge.z_better("a", "b") == pytest.approx(paired_z(ref, other))
     assert judge.loss_change("a", "b") == pytest.approx(100 * (float(other.mean()) / float(ref.mean()) - 1))
+    assert not judge.model_noise_counted and judge.model_var == 0.0
+
+
+def test_an_ensembles_z_counts_its_members_disagreement():
+    # two members that disagree on the move by +-0.1 in loss; images add a known spread
+    from nat.search.ensemble import SupernetEnsemble
+    beta = nb201.genotype_from_string(EXAMPLE)
+    judge = Judge(SupernetEnsemble([nn.Identity(), nn.Identity()]), [], lambda g: 0.0, beta=beta)
+    images = torch.tensor([0.0, 0.2, -0.2, 0.1, -0.1], dtype=torch.float64)
+    moves = [g for g, _ in one_edge_moves(beta, beta)]
+    judge._losses = {beta: torch.stack([1.0 + images, 1.0 + images])}
+    for k, g in enumerate(moves):  # member A sees the move 0.1 better, member B 0.1 worse (+ a shared shift)
+        shift = 0.01 * k
+        judge._losses[g] = torch.stack([0.9 + images + shift, 1.1 + images + shift])
+    # per move the members' differences are 0.1 - shift and -0.1 - shift: variance 0.02 about their mean
+    assert judge.model_var == pytest.approx(0.02)
+    g = moves[0]
+    d = judge.losses(beta) - judge.losses(g)  # mean 0: the members cancel
+    assert judge.z_better(beta, g) == pytest.approx(0.0)
+    judge._losses[g] = torch.stack([0.8 + images, 0.9 + images])  # both say better: by 0.15 on average
+    expected = 0.15 / math.sqrt(0.0 / 5 + 0.02 / 2)
+    assert judge.z_better(beta, g) == pytest.approx(expected)
+    assert d.numel() == 5
 
 
 @pytest.mark.parametrize("objective", ["accurate", "compact"])
@@ -154,7 +177,7 @@ def test_judged_options_need_data():
 
 
 def test_a_file_carries_its_recommended_selection(tmp_path):
-    from nat.search.transform import load_transformer, pack_transformer  # noqa: F401
+    from nat.search.transform import load_transformer
     import shutil
     from importlib import resources
     src = resources.files("nat").joinpath("pretrained", "transformer-nb201.pt")

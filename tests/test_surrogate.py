@@ -16,7 +16,7 @@ from nat.arch.rules import is_legal_transformation
 from nat.cli import main
 from nat.costs import genotype_cost
 from nat.errors import NatError
-from nat.nasbench.surrogate import (COLUMNS, SURROGATE_OPS, edge_column, encode, load_surrogate,
+from nat.nasbench.surrogate import (COLUMNS, SURROGATE_OPS, edge_column, load_surrogate,
                                     random_darts_genotype, unscorable)
 from nat.nasbench.surrogate_bench import input_file, keep_or_skip, random_inputs
 

@@ -380,7 +380,7 @@ def test_cutout_is_for_nas_cells_only(tmp_path):
 
 
 def test_imagenet_recipe_and_precedence(tmp_path):
-    from nat.train.commands import _plan
+    from nat.cli.train import _plan
     from nat.cli import build_parser
     parse = lambda *a: build_parser().parse_args(["train", *map(str, a)])  # noqa: E731
     ((_, _, cfg, _, _),), nested = _plan(parse("DARTS", "--dataset", "imagenet", "--out", tmp_path / "i"))

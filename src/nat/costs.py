@@ -18,59 +18,20 @@ per candidate: costing DARTS and its transformations takes milliseconds instead 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from functools import cache
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from .arch.genotype import Cell, Genotype
 from .arch.space import space_of
+from .nn.counting import Cost, count_madds, count_params, network_cost
 from .nn.network import AuxiliaryHead, CellNetwork, NetworkConfig, cifar_stem, imagenet_stems
 from .nn.registry import network_class
 from .ops import SKIP
 
 __all__ = ["Cost", "count_params", "count_madds", "network_cost", "genotype_cost", "cell_stack_cost", "resolved_size",
            "cost_increase", "costlier_skips"]
-
-
-@dataclass(frozen=True)
-class Cost:
-    """What a network costs; plain counts, not millions."""
-
-    params: int           # without the auxiliary head
-    params_with_aux: int  # with it (equal to params when no head is built)
-    madds: int            # multiply-adds of one image's forward pass
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def count_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-@torch.no_grad()
-def count_madds(model: torch.nn.Module, example: torch.Tensor) -> int:
-    """Multiply-adds of ``model(example)`` in eval mode (half the FLOPs of convs and matmuls)."""
-    was_training = model.training
-    model.eval()
-    try:
-        with FlopCounterMode(display=False) as counter:
-            model(example)
-    finally:
-        model.train(was_training)
-    return counter.get_total_flops() // 2
-
-
-def network_cost(model: CellNetwork) -> Cost:
-    """Cost of a built network (a :class:`CellNetwork` or another with ``config.input_size`` and
-    ``auxiliary_head``, such as the NAS-Bench-201 network)."""
-    head = model.auxiliary_head
-    aux = count_params(head) if head is not None else 0
-    total = count_params(model)
-    size = model.config.input_size
-    return Cost(params=total - aux, params_with_aux=total, madds=count_madds(model, torch.zeros(1, 3, size, size)))
 
 
 def genotype_cost(genotype: Genotype, config: NetworkConfig = NetworkConfig()) -> Cost:
@@ -138,7 +99,7 @@ def _stem_part(dataset: str, c: int, size: int) -> tuple[int, int, int, int]:
 @cache
 def _op_part(op: str, c: int, stride: int, size: int) -> tuple[int, int, int]:
     """``(params, MAdds, output size)`` of one edge's op on a ``c`` x ``size`` x ``size`` input."""
-    from .ops import build_op
+    from .nn.ops import build_op
     return _size_last(_counted(_built(lambda: build_op(op, c, stride)), torch.zeros(1, c, size, size)))
 
 
@@ -238,7 +199,8 @@ def cost_increase(alpha: Genotype, beta: Genotype, config: NetworkConfig = Netwo
 def _op_cost(op: str, stride: int) -> tuple[int, int]:
     """(params, MAdds) of ``op`` at a fixed probe size; op costs scale alike in C and H, so
     comparing two ops at one size compares them at every size."""
-    from .ops import NULL, build_op
+    from .nn.ops import build_op
+    from .ops import NULL
     if op == NULL:
         return 0, 0
     params, madds, _ = _counted(_built(lambda: build_op(op, 16, stride)), torch.zeros(1, 16, 16, 16))

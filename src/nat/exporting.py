@@ -50,7 +50,7 @@ def _model(arch, from_run, dataset, channels, layers, backbone, name) -> tuple[s
         file = find_checkpoint(from_run)
         label, net, cfg = network_from_checkpoint(load_checkpoint(file), str(file))
         return label, net, cfg.dataset, True
-    from .api import backbone_of, build_model, network_config, resolve
+    from .factory import backbone_of, build_model, network_config, resolve
     label, genotype = resolve(arch, name=name)
     key = backbone_of(arch, backbone)
     if key is not None:

@@ -1,10 +1,9 @@
 """The operation registry: every op an architecture may name, and its kind.
 
 Kinds follow the paper (Sec. 3.1): ``N`` is the null connection (no edge, never computed), ``S``
-the skip connection, ``O`` every other op. Each op is built (:func:`build_op`, modules in
-:mod:`nat.nn.ops`) for ``C`` channels in and out at stride 1 or 2; on a stride-2 edge of a
-reduction cell a skip connection becomes a ``FactorizedReduce``, which *has parameters* -- the
-cost checks rely on this being honest.
+the skip connection, ``O`` every other op. The module behind each name is built by
+:func:`nat.nn.ops.build_op`; on a stride-2 edge of a reduction cell a skip connection becomes a
+``FactorizedReduce``, which *has parameters* -- the cost checks rely on this being honest.
 
 No torch here: architectures as data (:mod:`nat.arch`) and the command line's parser need the
 names and kinds only, and ``nat --help`` should not wait for torch to import.
@@ -13,12 +12,8 @@ names and kinds only, and ``nat --help`` should not wait for torch to import.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
 
-if TYPE_CHECKING:
-    from torch import nn
-
-__all__ = ["OpSpec", "OPS", "NULL", "SKIP", "op_kind", "build_op"]
+__all__ = ["OpSpec", "OPS", "NULL", "SKIP", "op_kind"]
 
 NULL = "null"
 SKIP = "skip_connect"
@@ -42,12 +37,6 @@ class OpSpec:
     name: str
     kind: str
 
-    @property
-    def build(self) -> Callable[[int, int, bool], nn.Module] | None:
-        """``(channels, stride, affine) -> nn.Module``; ``None`` for the null op, which is never computed."""
-        from .nn.ops import BUILDERS
-        return BUILDERS[self.name]
-
 
 OPS: dict[str, OpSpec] = {name: OpSpec(name, "N" if name == NULL else "S" if name == SKIP else "O")
                           for name in _NAMES}
@@ -56,13 +45,3 @@ OPS: dict[str, OpSpec] = {name: OpSpec(name, "N" if name == NULL else "S" if nam
 def op_kind(name: str) -> str:
     """``"O"``, ``"S"`` or ``"N"`` for a registered op name."""
     return OPS[name].kind
-
-
-def build_op(name: str, channels: int, stride: int, affine: bool = True) -> nn.Module:
-    """The module for ``name`` mapping ``channels`` to ``channels`` at ``stride`` (1 or 2)."""
-    spec = OPS[name]
-    if spec.build is None:
-        raise ValueError(f"'{name}' is the null op: it is never computed, so it has no module")
-    if stride not in (1, 2):
-        raise ValueError(f"stride must be 1 or 2, got {stride}")
-    return spec.build(channels, stride, affine)

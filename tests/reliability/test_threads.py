@@ -9,7 +9,8 @@ import torch
 from nat.cli import build_parser, main
 from nat.errors import NatError
 from nat.runtime import threads as threads_module
-from nat.runtime.threads import parse_threads, resolve_threads
+from nat.cli.options import parse_threads
+from nat.runtime.threads import resolve_threads
 
 
 @pytest.fixture(autouse=True)

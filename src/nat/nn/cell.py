@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..arch.genotype import Cell
-from ..ops import build_op
+from .ops import build_op
 from .ops import FactorizedReduce, ReLUConvBN
 
 __all__ = ["EvalCell", "drop_path"]

@@ -27,11 +27,13 @@ import torch
 from torch import nn
 
 from ..arch.genotype import Cell, Genotype
-from ..costs import Cost, count_madds, count_params, network_cost
+from .counting import Cost, count_madds, count_params, network_cost
 from ..errors import NatError
-from ..ops import NULL, build_op
+from ..ops import NULL
+from .ops import build_op
 from .ops import ReLUConvBN
 from .network import DATASETS, NetworkConfig
+from .registry import register_network
 
 __all__ = ["NB201_DEFAULTS", "ResidualBlock", "NB201Cell", "NB201Network", "stage_layout", "NB201CostModel"]
 
@@ -93,6 +95,7 @@ class NB201Cell(nn.Module):
         return states[self.output]
 
 
+@register_network("nb201")
 class NB201Network(nn.Module):
     """The benchmark's network for a genotype of the ``nb201`` space (see module docs).
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..arch.genotype import Genotype
 from .cell import EvalCell
+from .registry import register_network
 
 __all__ = ["NetworkConfig", "CellNetwork", "build_network", "DATASETS"]
 
@@ -83,6 +84,7 @@ def imagenet_stems(c: int) -> tuple[nn.Sequential, nn.Sequential]:
     return stem0, stem1
 
 
+@register_network("*")  # every space without a network of its own: the DARTS cell stack
 class CellNetwork(nn.Module):
     """A stack of cells built from a genotype (CIFAR or ImageNet layout, see module docs).
 

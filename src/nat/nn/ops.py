@@ -15,7 +15,7 @@ from torch import nn
 
 from ..ops import NULL, SKIP
 
-__all__ = ["BUILDERS", "FactorizedReduce", "ReLUConvBN", "FactorizedConv", "DilConv", "SepConv", "SamePool2x2"]
+__all__ = ["BUILDERS", "build_op", "FactorizedReduce", "ReLUConvBN", "FactorizedConv", "DilConv", "SepConv", "SamePool2x2"]
 
 
 class ReLUConvBN(nn.Sequential):
@@ -124,3 +124,15 @@ BUILDERS: dict[str, Callable[[int, int, bool], nn.Module] | None] = {
     "dil_conv_5x5": lambda c, s, a: DilConv(c, c, 5, s, 4, 2, a),
 }
 
+
+
+def build_op(name: str, channels: int, stride: int, affine: bool = True) -> nn.Module:
+    """The module for ``name`` mapping ``channels`` to ``channels`` at ``stride`` (1 or 2)."""
+    if name not in BUILDERS:
+        raise ValueError(f"unknown op '{name}' (known: {', '.join(sorted(BUILDERS))})")
+    make = BUILDERS[name]
+    if make is None:
+        raise ValueError(f"'{name}' is the null op: it is never computed, so it has no module")
+    if stride not in (1, 2):
+        raise ValueError(f"stride must be 1 or 2, got {stride}")
+    return make(channels, stride, affine)

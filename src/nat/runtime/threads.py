@@ -15,7 +15,7 @@ import os
 
 from ..errors import NatError
 
-__all__ = ["resolve_threads", "apply_threads", "parse_threads"]
+__all__ = ["resolve_threads", "apply_threads"]
 
 
 def _cores() -> int:
@@ -75,13 +75,3 @@ def apply_threads(threads: int | str | None = "auto") -> int:
     n = resolve_threads(threads)
     torch.set_num_threads(n)
     return n
-
-
-def parse_threads(text: str) -> int | str:
-    """argparse type of ``--threads``: a positive number or ``auto``."""
-    if text == "auto":
-        return text
-    if not text.isdigit() or int(text) < 1:
-        import argparse
-        raise argparse.ArgumentTypeError(f"a positive number or 'auto', got {text!r}")
-    return int(text)

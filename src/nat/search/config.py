@@ -175,3 +175,10 @@ PRESETS["nb201-cpu-deiso"] = {**PRESETS["nb201-cpu"], "sampler": "deiso"}
 # at half its peak): the deiso supernet's judgement peaks there and then declines as it goes on
 # fitting its training images (README, step 9). Half the minutes, and truer.
 PRESETS["nb201-cpu-deiso-mid"] = {**PRESETS["nb201-cpu-deiso"], "epochs": 50, "w_lr_epochs": 100}
+
+# nb201-cpu-deiso stopped a quarter of the way down its cosine (epoch 25 of 100), the supernet alone
+# (one policy step at the end): among the good cells (the best quarter of NAS-Bench-201) such an
+# early supernet judges one-edge moves better than the mid-schedule one, which is tuned to the whole
+# space; several seeds of it judge together (docs/results/nas-bench-201.md, "Good cells").
+PRESETS["nb201-cpu-deiso-early"] = {**PRESETS["nb201-cpu-deiso"], "epochs": 25, "w_lr_epochs": 100,
+                                    "warmup_epochs": 24, "theta_steps": 1}

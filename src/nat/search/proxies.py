@@ -54,7 +54,7 @@ def synflow(model: nn.Module, resolution: int, *, in_channels: int = 3) -> float
 def synflow_of(genotype: Genotype, *, dataset: str, channels: int, layers: int, resolution: int,
                seed: int = 0) -> float:
     """SynFlow of the network ``genotype`` describes, built at the given size with ``seed``."""
-    from ..api import build_model  # the library's one model factory; imported late (it imports search)
+    from ..factory import build_model
 
     state = torch.random.get_rng_state()
     try:

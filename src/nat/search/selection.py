@@ -122,7 +122,7 @@ class Selection:
         if self.refine:
             how += ", refined one legal edge change at a time"
         if self.objective == "compact":
-            how = (f"compact: the cheapest legal transformation the supernet judges no worse than the input"
+            how = ("compact: the cheapest legal transformation the supernet judges no worse than the input"
                    + (f" (loss within {self.tolerance:g}% at {self.significance:g} SE)" if self.significance is not None
                       else f" (loss within {self.tolerance:g}%)"))
         else:

@@ -24,9 +24,10 @@ from torch import nn
 
 from ..arch.genotype import Cell, Genotype
 from ..errors import NatError
-from ..ops import NULL, build_op
+from ..ops import NULL
+from ..nn.ops import build_op
 
-__all__ = ["SupernetConfig", "Supernet", "build_supernet", "register_supernet", "supernet_class", "Slots", "untracked", "downsample", "to_channels_last"]
+__all__ = ["SupernetConfig", "Supernet", "register_supernet", "supernet_class", "Slots", "untracked", "downsample", "to_channels_last"]
 
 Slots = tuple[torch.Tensor, tuple[int, ...]]  # a concatenation of node outputs and their slot ids
 
@@ -217,31 +218,19 @@ class Supernet(nn.Module):
 
 
 # -- which supernet each space trains (owned here, by the search layer) --------------------------
+# Each supernet module registers itself (``@register_supernet("nb201")``); this module imports none
+# of them. :mod:`nat.search.supernets` is the factory that loads them all and builds one.
 _SUPERNETS: dict[str, type] = {}
 
 
-def register_supernet(space: str, cls: type) -> None:
-    """Train ``space``'s search with ``cls``, called as ``cls(SupernetConfig)``; a space without
-    an entry is DARTS-style and gets :class:`Supernet`."""
-    _SUPERNETS[space] = cls
+def register_supernet(space: str):
+    """Class decorator: train ``space``'s search with the class, called as ``cls(SupernetConfig)``;
+    a space without an entry is DARTS-style and gets :class:`Supernet`."""
+    def register(cls: type) -> type:
+        _SUPERNETS[space] = cls
+        return cls
+    return register
 
 
 def supernet_class(space: str) -> type:
-    if space not in _SUPERNETS and space == "nb201":
-        from .supernet_nb201 import NB201Supernet  # imported here: it builds on this module
-        register_supernet("nb201", NB201Supernet)
     return _SUPERNETS.get(space, Supernet)
-
-
-def build_supernet(cfg, num_classes: int, device: torch.device | str = "cpu") -> nn.Module:
-    """The supernet of ``cfg``'s space (a :class:`~nat.search.config.SearchConfig`): its ops plus
-    ``extra_ops``, in channels-last memory if asked."""
-    from ..arch.space import get_space
-    space = get_space(cfg.space)
-    ops = tuple(dict.fromkeys(space.ops + tuple(cfg.extra_ops)))
-    supernet = supernet_class(space.name)(
-        SupernetConfig(ops, cfg.channels, cfg.layers, space.n_intermediate, num_classes,
-                       input_size=cfg.resolution)).to(device)
-    if cfg.channels_last and hasattr(supernet, "use_channels_last"):
-        supernet.use_channels_last()
-    return supernet

@@ -19,8 +19,9 @@ from ..arch.genotype import Cell, Genotype
 from ..arch.space import get_space
 from ..errors import GenotypeError, NatError
 from ..nn.nb201 import ResidualBlock, stage_layout
-from ..ops import NULL, build_op
-from .supernet import SupernetConfig, _bn, downsample, to_channels_last, untracked
+from ..ops import NULL
+from ..nn.ops import build_op
+from .supernet import SupernetConfig, _bn, downsample, register_supernet, to_channels_last, untracked
 
 __all__ = ["NB201Supernet"]
 
@@ -44,6 +45,7 @@ class SuperCell201(nn.Module):
         return states[cell.n_nodes - 1]
 
 
+@register_supernet("nb201")
 class NB201Supernet(nn.Module):
     """Stem, L super-cells in three stages with residual blocks between them, BN-ReLU, classifier.
 

@@ -45,7 +45,7 @@ from ..runtime.progress import progress
 from .config import SearchConfig
 from .reinforce import MovingAverageBaseline, leave_one_out_advantages, reinforce_loss
 from .rewards import score
-from .supernet import build_supernet
+from .supernets import build_supernet
 
 __all__ = ["Search", "run_search", "scoring_batches", "search_split", "save_transformer", "TRANSITIONS", "TABLE_STEPS", "describe_reward"]
 
@@ -60,7 +60,12 @@ def describe_reward(config: dict) -> str:
         kind = {"accuracy": "accuracy", "fit": "fit exp(-cross-entropy)"}[config.get("reward_score", "accuracy")]
         proxy = f" + {config['reward_proxy']} in the fit's units" if config.get("reward_proxy") else ""
         return f"supernet {kind}{proxy} on held-out batches (weight sharing)"
-    return f"table look-up, {reward[len('table:'):]} column {config.get('reward_metric') or '(its only metric)'}"
+    metric = config.get("reward_metric") or "(its only metric)"
+    if str(metric).startswith("supernet_") or str(metric) == "combined":
+        # a table of the supernet's own cached scores (bench/nb201_end_to_end.py): not ground truth
+        return (f"the supernet's cached scores ({metric} of every cell, looked up in "
+                f"{reward[len('table:'):]}), no benchmark table")
+    return f"table look-up, {reward[len('table:'):]} column {metric}"
 
 
 def save_transformer(policy: Policy, cfg: SearchConfig, path: Path, *, epoch: int) -> None:

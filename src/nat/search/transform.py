@@ -13,6 +13,7 @@ the input is returned unchanged (the identity is always legal and never costlier
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import partial
 from importlib import resources
@@ -33,11 +34,11 @@ from .config import SearchConfig
 from .proxies import Combined, synflow_of
 from .refine import one_edge_moves
 from .refine import refine as hill_climb
-from .rewards import image_losses, paired_z
+from .rewards import image_losses
 from .rewards import score as score_of
-from .selection import Selection
 from .ensemble import SupernetEnsemble
-from .supernet import build_supernet
+from .selection import Selection
+from .supernets import build_supernet
 
 __all__ = ["Transformer", "TransformResult", "Candidate", "Judge", "Selection", "load_transformer", "pack_transformer", "transform", "changed_edges",
            "check_space", "shipped_transformer", "selection_batches"]
@@ -284,32 +285,74 @@ class Candidate:
 
 class Judge:
     """The supernet's verdicts on cells, each cell scored once: its score (the fit or accuracy,
-    plus a proxy if asked), and its per-image held-out losses for the paired tests."""
+    plus a proxy if asked), and its per-image held-out losses for the paired tests.
 
-    def __init__(self, supernet, batches: list, rank: Callable[[Genotype], float]) -> None:
+    How sure a verdict is: the paired z of the per-image losses counts the noise of the *images*.
+    A supernet's judgement carries a second noise, its own training run's: two supernets trained
+    alike disagree on small differences by about twice the image noise (NAS-Bench-201's good cells:
+    docs/results/nas-bench-201.md). With an ensemble the members' disagreement on the input's own
+    one-edge moves measures it (``model_var``, pooled), and every z counts both:
+    ``z = mean difference / sqrt(image SE^2 + model_var / members)``. One supernet cannot measure
+    its own training noise; its z counts the images only, and says so (``model_noise_counted``).
+    """
+
+    def __init__(self, supernet, batches: list, rank: Callable[[Genotype], float], *,
+                 beta: Genotype | None = None, no_null: bool = False) -> None:
         self.supernet, self.batches, self._rank = supernet, batches, rank
+        self.beta, self.no_null = beta, no_null
+        self.members = list(supernet.members) if isinstance(supernet, SupernetEnsemble) else [supernet]
         self._scores: dict[Genotype, float] = {}
-        self._losses: dict[Genotype, torch.Tensor] = {}
+        self._losses: dict[Genotype, torch.Tensor] = {}  # (members, images)
+        self._model_var: float | None = None
+
+    @property
+    def model_noise_counted(self) -> bool:
+        return len(self.members) > 1
 
     def score(self, g: Genotype) -> float:
         if g not in self._scores:
             self._scores[g] = float(self._rank(g))
         return self._scores[g]
 
-    def losses(self, g: Genotype) -> torch.Tensor:
+    def member_losses(self, g: Genotype) -> torch.Tensor:
+        """Per-image losses of ``g`` under each member, ``(members, images)``."""
         if g not in self._losses:
-            self._losses[g] = image_losses(self.supernet, g, self.batches)
+            self._losses[g] = torch.stack([image_losses(m, g, self.batches) for m in self.members])
         return self._losses[g]
+
+    def losses(self, g: Genotype) -> torch.Tensor:
+        """Per-image losses, averaged over the members."""
+        return self.member_losses(g).mean(dim=0)
+
+    @property
+    def model_var(self) -> float:
+        """The variance of one member's judgement of a loss difference about the members' mean,
+        pooled over the input's one-edge moves (0 with one supernet: it cannot be measured)."""
+        if self._model_var is None:
+            self._model_var = 0.0
+            if self.model_noise_counted and self.beta is not None:
+                ref = self.member_losses(self.beta).mean(dim=1)
+                spreads = [float((ref - self.member_losses(g).mean(dim=1)).var(unbiased=True))
+                           for g, _ in one_edge_moves(self.beta, self.beta, no_null=self.no_null)]
+                self._model_var = sum(spreads) / len(spreads) if spreads else 0.0
+        return self._model_var
+
+    def _z(self, reference: torch.Tensor, other: torch.Tensor) -> float:
+        d = (reference - other).double()
+        var = float(d.var(unbiased=True)) / d.numel() + self.model_var / len(self.members)
+        mean = float(d.mean())
+        if var <= 0:
+            return 0.0 if mean == 0 else math.copysign(math.inf, mean)
+        return mean / math.sqrt(var)
 
     def z_better(self, reference: Genotype, other: Genotype) -> float:
         """Standard errors by which ``other``'s held-out loss is below ``reference``'s."""
-        return paired_z(self.losses(reference), self.losses(other))
+        return self._z(self.losses(reference), self.losses(other))
 
     def z_no_worse(self, reference: Genotype, other: Genotype, tolerance: float) -> float:
         """Standard errors by which ``other``'s loss is below ``reference``'s plus ``tolerance``
         percent of it: the non-inferiority statistic (large: confidently no worse)."""
-        ref, alt = self.losses(reference), self.losses(other)
-        return paired_z(ref * (1 + tolerance / 100), alt)
+        return self._z(self.losses(reference) * (1 + tolerance / 100), self.losses(other))
 
     def loss_change(self, reference: Genotype, other: Genotype) -> float:
         """``other``'s mean held-out loss relative to ``reference``'s, in percent (negative: lower)."""
@@ -419,7 +462,7 @@ def _judge(beta: Genotype, transformer: Transformer, selection: Selection, batch
     rank = lambda g: score_of(selection.score, supernet, g, batches)  # noqa: E731
     if selection.proxy is not None:
         rank = _with_proxy(rank, beta, transformer, selection.proxy_weight, 32, gen, notes)
-    return Judge(supernet, batches, rank)
+    return Judge(supernet, batches, rank, beta=beta, no_null=selection.no_null)
 
 
 def _choose_accurate(beta: Genotype, usable: list[Candidate], judge: Judge, selection: Selection,

@@ -10,7 +10,7 @@ Typical use::
 
 Modules: :mod:`~nat.train.config` (settings, presets), :mod:`~nat.train.trainer` (the loop),
 :mod:`~nat.train.evaluate` (test accuracy), :mod:`~nat.train.table` (multi-run tables),
-:mod:`~nat.train.commands` (``nat train``, ``nat evaluate``).
+:mod:`nat.cli.train` (``nat train``, ``nat evaluate``).
 """
 
 from importlib import import_module

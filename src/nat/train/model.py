@@ -26,7 +26,7 @@ def build_model(genotype: Genotype, cfg: TrainConfig, num_classes: int) -> nn.Mo
                               num_classes=num_classes)
     # the network of the genotype's space (a NAS-Bench-201 cell: the benchmark's network), as
     # `nat cost` and `nat transform` cost it: the network trained is the network costed
-    from ..api import build_model as build
+    from ..factory import build_model as build
     return build(genotype, cfg.dataset, channels=cfg.channels, layers=cfg.layers, num_classes=num_classes,
                  auxiliary=cfg.aux_weight > 0)
 

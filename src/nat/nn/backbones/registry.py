@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 
 from ...arch.genotype import Genotype
-from ...costs import Cost, count_madds, count_params
+from ..counting import Cost, count_madds, count_params
 from ...errors import NatError
 from ..network import DATASETS
 from .blocks import FAMILIES, BlockFamily, block_genotype, check_fits

@@ -6,10 +6,9 @@ import argparse
 import json
 
 from ..errors import NatError
-from ..runtime.threads import parse_threads
-from ..runtime.numbers import non_negative, positive_int
-from .config import PROXIES, SCORES
-from .selection import OBJECTIVES
+from .options import parse_threads, non_negative, positive_int
+from ..search.config import PROXIES, SCORES
+from ..search.selection import OBJECTIVES
 
 __all__ = ["register", "selection_options"]
 
@@ -160,8 +159,8 @@ def _requeue_resumes(args) -> bool:
 def cmd_search(args) -> int:
     from ..data import load_dataset
     from ..runtime.config import load_config
-    from .config import PRESETS, SearchConfig
-    from .trainer import run_search
+    from ..search.config import PRESETS, SearchConfig
+    from ..search.trainer import run_search
     extra = tuple(o.strip() for o in args.extra_ops.split(",")) if args.extra_ops else None
     overrides = {"space": args.space, "policy": args.policy, "channels": args.channels, "layers": args.layers,
                  "epochs": args.epochs, "batch_size": args.batch_size, "subset": args.subset,
@@ -193,13 +192,13 @@ def cmd_search(args) -> int:
 
 
 def _selection_batches(transformer, data_spec: str, subset: int) -> list:
-    from .transform import selection_batches
+    from ..search.transform import selection_batches
     return selection_batches(transformer, data_spec, subset)
 
 
 def cmd_transform(args) -> int:
     from ..api import transform
-    from ..arch.formats import genotype_to_dict, write_genotype_file
+    from ..arch.formats import write_genotype_file
     from ..runtime.atomic import check_output_path, written
     if args.output:  # checked before the work: a bad destination must not cost the result
         check_output_path(args.output, "write the result", None)
@@ -227,6 +226,7 @@ def cmd_transform(args) -> int:
 
 
 def _report(args, result, label, beta, size) -> None:
+    from ..arch.formats import genotype_to_dict
     if args.json:
         print(json.dumps({"input": genotype_to_dict(beta), "genotype": genotype_to_dict(result.genotype),
                           "changed": result.changed, "method": result.method, "transformer": result.transformer,
@@ -283,9 +283,9 @@ def cmd_compare(args) -> int:
 
     from ..api import resolve
     from ..data import load_dataset
-    from .compare import compare_policies, format_table
-    from .trainer import scoring_batches
-    from .transform import load_transformer
+    from ..search.compare import compare_policies, format_table
+    from ..search.trainer import scoring_batches
+    from ..search.transform import load_transformer
     archs = dict(resolve(a) for a in args.archs)
     transformer = load_transformer(args.transformer, next(iter(archs.values())))
     if transformer.supernet is None:

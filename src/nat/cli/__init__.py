@@ -12,13 +12,13 @@ import json
 import sys
 from typing import Callable, Sequence
 
-from .errors import NatError
+from ..errors import NatError
 
 __all__ = ["main", "build_parser"]
 
 #: Modules that add their own sub-commands: each has ``register(subparsers)``; handlers import
 #: their heavy dependencies lazily so ``nat --help`` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ("nat.search.commands", "nat.train.commands", "nat.nasbench.commands")
+COMMAND_MODULES: tuple[str, ...] = ("nat.cli.search", "nat.cli.train", "nat.cli.bench")
 
 # Spelled out so that building the parser imports no torch; a wrong key is a NatError listing them.
 BACKBONE_KEYS = "vgg16, resnet20, resnet56, mobilenetv2, resnet18, resnet50"
@@ -47,23 +47,21 @@ def _size_args(p: argparse.ArgumentParser) -> None:
 
 def _config(args, genotype=None):
     """The network size asked for (:func:`nat.api.network_config`: checked, the network's defaults filled in)."""
-    from .api import network_config
+    from ..api import network_config
     return network_config(genotype, args.dataset, args.channels, args.layers)
 
 
 def resolve_arch(arch: str, name: str | None = None):
     """``(label, genotype)``: :func:`nat.api.resolve`, the one resolver of every command."""
-    from .api import resolve
+    from ..api import resolve
     return resolve(arch, name=name)
 
 
 def _backbone_key(arch: str, args) -> str | None:
     """The backbone ARCH is built into: --backbone, else ARCH's own if it names one (which then
     wins over a zoo cell of the same name, e.g. MobileNetV2)."""
-    from pathlib import Path
-
-    from .arch.zoo import path_exists
-    from .nn.backbones import is_backbone_name, resolve_backbone
+    from ..arch.zoo import path_exists
+    from ..nn.backbones import is_backbone_name, resolve_backbone
     if getattr(args, "backbone", None):
         return resolve_backbone(args.backbone).key
     if not path_exists(arch) and is_backbone_name(arch):
@@ -75,11 +73,11 @@ def _backbone_key(arch: str, args) -> str | None:
 
 # -- sub-commands ---------------------------------------------------------------------------------
 def cmd_zoo(args) -> int:
-    from .api import cost
-    from .arch.zoo import zoo
-    from .costs import genotype_cost
-    from .nn.backbones import backbone_names, resolve_backbone
-    from .nn.network import NetworkConfig
+    from ..api import cost
+    from ..arch.zoo import zoo
+    from ..costs import genotype_cost
+    from ..nn.backbones import backbone_names, resolve_backbone
+    from ..nn.network import NetworkConfig
     rows = []
     for entry in zoo().values():
         c = genotype_cost(entry.genotype, NetworkConfig())
@@ -109,12 +107,12 @@ def cmd_zoo(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from .arch import nb201
+    from ..arch import nb201
     from pathlib import Path
 
-    from .arch.formats import format_assignment, format_pairs, format_triples, genotype_to_dict
-    from .arch.space import space_of
-    from .ops import op_kind
+    from ..arch.formats import format_assignment, format_pairs, format_triples, genotype_to_dict
+    from ..arch.space import space_of
+    from ..ops import op_kind
     label, genotype = resolve_arch(args.arch, args.name)
     tied = space_of(genotype).tied
     if args.json:
@@ -144,9 +142,9 @@ def cmd_show(args) -> int:
 
 
 def _cost_row(arch: str, args) -> dict:
-    from .api import cost
-    from .arch.space import space_of
-    from .nn.backbones import resolve_backbone
+    from ..api import cost
+    from ..arch.space import space_of
+    from ..nn.backbones import resolve_backbone
     label, genotype = resolve_arch(arch, args.name)
     key = _backbone_key(arch, args)
     if key is not None:
@@ -175,7 +173,7 @@ def cmd_cost(args) -> int:
 
 
 def cmd_draw(args) -> int:
-    from .draw import write_drawing
+    from ..draw import write_drawing
     label, genotype = resolve_arch(args.arch, args.name)
     other = resolve_arch(args.vs)[1] if args.vs else None
     try:
@@ -187,9 +185,9 @@ def cmd_draw(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .arch.rules import transformation_violations
-    from .costs import cost_increase
-    from .nn.backbones import backbone_cost_increase, resolve_backbone
+    from ..arch.rules import transformation_violations
+    from ..costs import cost_increase
+    from ..nn.backbones import backbone_cost_increase, resolve_backbone
     alpha_label, alpha = resolve_arch(args.arch, args.name)
     beta_label, beta = resolve_arch(args.vs)
     problems = [str(p) for p in transformation_violations(beta, alpha)]
@@ -214,7 +212,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .exporting import export
+    from ..exporting import export
     result = export(args.arch, args.output, from_run=args.from_run, dataset=args.dataset, channels=args.channels,
                     layers=args.layers, backbone=args.backbone, name=args.name)
     weights = f"trained weights of {args.from_run}" if result.trained else "freshly initialised weights (seed 0)"
@@ -293,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         if getattr(args, "threads", None) is not None and args.command != "train":  # train: its config's
-            from .runtime.threads import apply_threads
+            from ..runtime.threads import apply_threads
             apply_threads(args.threads)
         return func(args)
     except NatError as err:

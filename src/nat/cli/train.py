@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from ..errors import NatError
-from ..runtime.threads import parse_threads
+from .options import parse_threads
 
 __all__ = ["register", "cmd_train", "cmd_evaluate"]
 
@@ -72,7 +72,7 @@ def _field(flag: str) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from .config import PRESETS
+    from ..train.config import PRESETS
     p = sub.add_parser(
         "train", help="train architectures from scratch (the paper's recipe by default)",
         description="Train each ARCH from scratch with the paper's CIFAR-10 recipe (or --dataset imagenet). "
@@ -151,7 +151,7 @@ def _plan(args: argparse.Namespace):
     so that a bad folder is reported before hours of training, not after."""
     from ..runtime.checkpoint import load_checkpoint
     from ..runtime.config import load_config
-    from .config import PRESETS, TrainConfig, merge_for_resume
+    from ..train.config import PRESETS, TrainConfig, merge_for_resume
     if args.seeds < 1:
         raise NatError(f"--seeds must be at least 1, got {args.seeds}")
     from ..api import network_config
@@ -211,8 +211,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train_all(runs, nested: bool, args: argparse.Namespace) -> int:
     from ..runtime.distributed import init_distributed
-    from .table import write_table
-    from .trainer import Interrupted, Trainer, TrainingDiverged
+    from ..train.table import write_table
+    from ..train.trainer import Interrupted, Trainer, TrainingDiverged
     dist = init_distributed(runs[0][2].device)
     say = print if dist.is_main else (lambda *_a, **_k: None)
     summaries = []
@@ -239,7 +239,7 @@ def _train_all(runs, nested: bool, args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_checkpoint
+    from ..train.evaluate import evaluate_checkpoint
     if args.batch_size is not None and args.batch_size < 1:
         raise NatError(f"--batch-size must be at least 1, got {args.batch_size}")
     result = evaluate_checkpoint(args.run, data=args.data, best=args.best, device=args.device,

@@ -7,9 +7,8 @@ import argparse
 import json
 
 from ..errors import NatError
-from ..runtime.numbers import fraction, non_negative, positive_int
-from ..runtime.threads import parse_threads
-from ..search.commands import _selection_args, selection_options
+from .options import parse_threads, fraction, non_negative, positive_int
+from .search import _selection_args, selection_options
 
 __all__ = ["register"]
 
@@ -95,8 +94,8 @@ def cmd_bench(args) -> int:
     from ..arch import nb201
     from ..arch.nb201_table import load_table
     from ..search.transform import load_transformer, selection_batches
-    from .bench import format_report, rows_as_dicts, run_bench
-    from .plot import check_plot_path, write_gain_plot
+    from ..nasbench.bench import format_report, rows_as_dicts, run_bench
+    from ..nasbench.plot import check_plot_path, write_gain_plot
     if args.plot:
         check_plot_path(args.plot)
     table = load_table(args.table, args.metric)
@@ -121,8 +120,8 @@ def cmd_surrogate(args) -> int:
 
     from ..api import resolve
     from ..search.transform import load_transformer, selection_batches
-    from .surrogate import load_surrogate
-    from .surrogate_bench import (format_surrogate_report, input_file, random_inputs, run_surrogate_bench,
+    from ..nasbench.surrogate import load_surrogate
+    from ..nasbench.surrogate_bench import (format_surrogate_report, input_file, random_inputs, run_surrogate_bench,
                                   surrogate_rows_as_dicts)
     for flag, value in (("--top", args.top), ("--plot", args.plot), ("--metric", args.metric)):
         if value is not None:
@@ -132,7 +131,7 @@ def cmd_surrogate(args) -> int:
         raise NatError("give --inputs FILE or --archs N, not both")
     transformer = load_transformer(args.transformer, resolve("DARTS")[1])
     if args.fidelity:
-        from .surrogate_fidelity import format_surrogate_fidelity, surrogate_fidelity
+        from ..nasbench.surrogate_fidelity import format_surrogate_fidelity, surrogate_fidelity
         batches = selection_batches(transformer, args.fidelity, args.images)
         report = surrogate_fidelity(surrogate, transformer, batches, cells=args.cells, seed=args.seed,
                                     min_diff=0.1 if args.min_diff is None else args.min_diff,
@@ -157,8 +156,8 @@ def cmd_fidelity(args) -> int:
     from ..arch import nb201
     from ..arch.nb201_table import load_table
     from ..search.transform import load_transformer, selection_batches
-    from .bench import select_inputs
-    from .fidelity import fidelity_report, format_fidelity, make_probe, score_codes
+    from ..nasbench.bench import select_inputs
+    from ..nasbench.fidelity import fidelity_report, format_fidelity, make_probe, score_codes
     table = load_table(args.table, args.metric)
     transformer = load_transformer(args.transformer, nb201.to_genotype(["skip_connect"] * 6))
     if transformer.space != "nb201":

@@ -1,4 +1,4 @@
-"""Parsers of the numbers options take: counts, sizes, rates and fractions that make sense.
+"""Parsers of what options take: counts, sizes, rates and fractions that make sense, and threads.
 
 Each takes the option's text and returns the number, or raises ``ValueError``; argparse turns
 that into one line naming the option and what it wants (``argument --subset: invalid whole number
@@ -7,9 +7,10 @@ that into one line naming the option and what it wants (``argument --subset: inv
 
 from __future__ import annotations
 
+import argparse
 import math
 
-__all__ = ["positive_int", "non_negative_int", "non_negative", "fraction"]
+__all__ = ["positive_int", "non_negative_int", "non_negative", "fraction", "parse_threads"]
 
 
 def positive_int(text: str) -> int:
@@ -45,3 +46,12 @@ positive_int.__name__ = "whole number >= 1"
 non_negative_int.__name__ = "whole number >= 0"
 non_negative.__name__ = "finite number >= 0"
 fraction.__name__ = "fraction in (0, 1]"
+
+
+def parse_threads(text: str) -> int | str:
+    """argparse type of ``--threads``: a positive number or ``auto``."""
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a positive number or 'auto', got {text!r}")
+    return int(text)
