@@ -54,7 +54,7 @@ from nb201_learner import greedy_codes, oracle_mean_gain, summarise  # noqa: E40
 from nat.arch import nb201  # noqa: E402
 from nat.nasbench.fidelity import _one_edge_moves, make_probe, rank_correlation, score_codes  # noqa: E402
 from nat.arch.nb201_table import load_table  # noqa: E402
-from nat.search.commands import _selection_batches  # noqa: E402
+from nat.search.transform import selection_batches as _selection_batches  # noqa: E402
 from nat.search.config import PRESETS, SearchConfig  # noqa: E402
 from nat.search.proxies import PROXIES, Combined, synflow_of  # noqa: E402
 from nat.search.refine import refine  # noqa: E402

@@ -44,7 +44,7 @@ from nat.search.refine import refine  # noqa: E402
 from nat.search.rewards import paired_z  # noqa: E402
 from nat.search.trainer import _w_augment, scoring_batches, search_split  # noqa: E402
 from nat.search.transform import load_transformer  # noqa: E402
-from nat.search.supernet import build_supernet  # noqa: E402
+from nat.search.supernets import build_supernet  # noqa: E402
 
 
 def input_cells(count: int, seed: int) -> list[int]:
