@@ -153,9 +153,12 @@ def test_write_drawing_rejects_other_suffixes(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_write_drawing_into_a_missing_folder_is_a_user_error(tmp_path):
-    with pytest.raises(NatError, match="does not exist"):
-        write_drawing(_genotype("DARTS"), tmp_path / "nowhere" / "arch.svg")
+def test_write_drawing_creates_a_missing_folder_and_refuses_a_file_in_the_way(tmp_path):
+    write_drawing(_genotype("DARTS"), tmp_path / "nowhere" / "arch.svg")  # one rule everywhere: created
+    assert (tmp_path / "nowhere" / "arch.svg").read_text().startswith("<svg")
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(NatError, match="cannot draw"):
+        write_drawing(_genotype("DARTS"), tmp_path / "a-file" / "arch.svg")
 
 
 def test_mismatched_edge_counts_raise_value_error(tmp_path):

@@ -66,11 +66,12 @@ def test_trained_weights_round_trip_from_a_run_folder(run, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["DARTS", "-o", "{tmp}/m.h5"], "the suffix must be one of .pt2, .onnx, .safetensors, .pt"),
-    (["DARTS", "-o", "{tmp}/missing/m.pt2"], "does not exist"),
+    (["DARTS", "-o", "{tmp}/a-folder.pt2"], "it is a folder"),
     (["-o", "{tmp}/m.pt2"], "give an ARCH or --from RUN_DIR"),
     (["DARTS", "--from", "{tmp}", "-o", "{tmp}/m.pt2"], "give an ARCH or --from RUN_DIR"),
 ])
 def test_export_mistakes_are_one_line(argv, message, tmp_path, capsys):
+    (tmp_path / "a-folder.pt2").mkdir()
     code = main(["export", *[a.format(tmp=tmp_path) for a in argv]])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -180,9 +180,11 @@ def test_plot_metrics_writes_the_series_atomically(tmp_path):
     assert [t.text for t in loss.iter(f"{NS}text") if t.get("class") == "xlabel"] == ["epoch"]
 
 
-def test_plot_metrics_needs_an_existing_folder(tmp_path):
-    with pytest.raises(NatError, match="does not exist"):
-        plot_metrics([], [("p", ["a"])], tmp_path / "missing" / "curves.svg")
+def test_plot_metrics_creates_a_missing_folder_and_refuses_a_folder(tmp_path):
+    plot_metrics([], [("p", ["a"])], tmp_path / "missing" / "curves.svg")
+    assert (tmp_path / "missing" / "curves.svg").exists()
+    with pytest.raises(NatError, match="it is a folder"):
+        plot_metrics([], [("p", ["a"])], tmp_path / "missing")
 
 
 def test_an_epoch_axis_has_whole_number_ticks_only():
