@@ -27,7 +27,7 @@ from ..ops import NULL
 from .genotype import Cell, Edge, Genotype
 from .space import get_space
 
-__all__ = ["BENCH_OPS", "EDGES", "N_CELLS", "parse_arch_string", "format_arch_string", "is_arch_string",
+__all__ = ["BENCH_OPS", "EDGES", "N_CELLS", "one_edge_codes", "parse_arch_string", "format_arch_string", "is_arch_string",
            "to_genotype", "from_genotype", "genotype_from_string", "genotype_to_string", "encode", "decode",
            "connected_codes", "all_strings", "legal_codes", "OFFSET", "structure", "structure_classes",
            "sample_structure"]
@@ -214,6 +214,13 @@ def legal_codes(code: int) -> np.ndarray:
         digit = (code // 5 ** k) % 5
         out = np.add.outer(out, np.array(_legal_digits(int(digit))) * 5 ** k).ravel()
     return out
+
+
+def one_edge_codes(code: int) -> list[int]:
+    """Codes of the legal, connected transformations of cell ``code`` that change exactly one edge."""
+    connected = connected_codes()
+    return [int(c) for c in legal_codes(code)
+            if c != code and connected[c] and sum(((c // 5 ** k) % 5) != ((code // 5 ** k) % 5) for k in range(6)) == 1]
 
 
 def _short(text: str) -> str:

@@ -55,12 +55,6 @@ class FidelityProbe:
         return sorted(set(self.cells) | set(self.moves))
 
 
-def _one_edge_moves(code: int) -> list[int]:
-    connected = nb201.connected_codes()
-    return [int(c) for c in nb201.legal_codes(code)
-            if c != code and connected[c] and sum(((c // 5 ** k) % 5) != ((code // 5 ** k) % 5) for k in range(6)) == 1]
-
-
 def make_probe(n_cells: int = 200, seed: int = 0, moves_per_cell: int = 1,
                pool: list[int] | None = None) -> FidelityProbe:
     """``n_cells`` random connected cells (a seeded sample; from ``pool`` if given, e.g. the good
@@ -74,7 +68,7 @@ def make_probe(n_cells: int = 200, seed: int = 0, moves_per_cell: int = 1,
     rng = random.Random(seed)
     cells, moves = [], []
     for code in rng.sample(pool, n_cells):
-        options = _one_edge_moves(code)
+        options = nb201.one_edge_codes(code)
         if not options:  # none of the connected cells lacks one (a none may become a skip, a skip none), but be safe
             continue
         if moves_per_cell == 1:  # one draw per cell, as the probe always made: its pairs stay the same

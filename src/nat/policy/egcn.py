@@ -6,7 +6,7 @@ what an edge carries enters only through the mean op embedding of a vertex's inc
 from node 2" look alike. On NAS-Bench-201 the best move on an edge depends on exactly that (a
 skip into the output is worth keeping when the other paths hold convolutions, removing it when
 they are pools), and the paper's GCN cannot even be *taught* the best moves by supervision
-(24% of the oracle's gain, against 47% for the per-op rule; bench/nb201_learner.py, README).
+(24% of the oracle's gain, against 47% for the per-op rule; experiments/nb201_learner.py, README).
 
 Here each layer sends a message along every edge, in both directions, computed from the
 sender's features *and the edge's op* (a relational graph convolution, Schlichtkrull et al.

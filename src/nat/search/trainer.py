@@ -47,7 +47,7 @@ from .reinforce import MovingAverageBaseline, leave_one_out_advantages, reinforc
 from .rewards import score
 from .supernets import build_supernet
 
-__all__ = ["Search", "run_search", "scoring_batches", "search_split", "save_transformer", "TRANSITIONS", "TABLE_STEPS", "describe_reward"]
+__all__ = ["Search", "run_search", "scoring_batches", "search_split", "w_augment", "save_transformer", "TRANSITIONS", "TABLE_STEPS", "describe_reward"]
 
 TRANSITIONS = ("O->S", "O->N", "S->N", "N->S")
 TABLE_STEPS = 100  # policy steps per epoch with a table reward (there is no data pass to count)
@@ -62,7 +62,7 @@ def describe_reward(config: dict) -> str:
         return f"supernet {kind}{proxy} on held-out batches (weight sharing)"
     metric = config.get("reward_metric") or "(its only metric)"
     if str(metric).startswith("supernet_") or str(metric) == "combined":
-        # a table of the supernet's own cached scores (bench/nb201_end_to_end.py): not ground truth
+        # a table of the supernet's own cached scores (experiments/nb201_end_to_end.py): not ground truth
         return (f"the supernet's cached scores ({metric} of every cell, looked up in "
                 f"{reward[len('table:'):]}), no benchmark table")
     return f"table look-up, {reward[len('table:'):]} column {metric}"
@@ -102,7 +102,7 @@ def scoring_batches(images, labels, indices, count: int | None, mean, std, *, ba
     return [(norm(x[i:i + batch]), y[i:i + batch]) for i in range(0, len(picked), batch)]
 
 
-def _w_augment(cfg: SearchConfig, data: Dataset) -> Augment:
+def w_augment(cfg: SearchConfig, data: Dataset) -> Augment:
     """The supernet's training transform (``SearchConfig.w_augment``)."""
     if cfg.w_augment == "flip":
         return Augment(data.mean, data.std, crop_padding=0)
@@ -157,7 +157,7 @@ class Search:
                                           seed=cfg.split_seed)
         common = dict(device=dist.device, rank=dist.rank, world_size=dist.world_size, drop_last=True)
         self.w_loader = BatchLoader(data.train_images, data.train_labels, cfg.batch_size, indices=w_part,
-                                    transform=_w_augment(cfg, data), seed=cfg.seed, **common)
+                                    transform=w_augment(cfg, data), seed=cfg.seed, **common)
         # rewards: held-out images, no augmentation
         self.theta_loader = BatchLoader(data.train_images, data.train_labels, cfg.batch_size, indices=theta_part,
                                         transform=Augment.for_eval(data.mean, data.std), seed=cfg.seed + 1, **common)

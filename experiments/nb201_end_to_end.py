@@ -1,7 +1,7 @@
 """Supernet-reward NAT on NAS-Bench-201, end to end, judged by the ground truth.
 
 1. Takes a trained nb201 supernet (a `nat search --space nb201` run folder, e.g. the one
-   `bench/nb201_fidelity.py` writes).
+   `experiments/nb201_fidelity.py` writes).
 2. Scores every connected cell once with the frozen supernet on the same held-out images
    (``--images``): accuracy, and the fit ``100 * exp(-cross-entropy)``, which tracks the truth
    better than accuracy (README). The scores go to ``supernet-scores.csv`` -- the supernet's
@@ -29,7 +29,7 @@ The policy is trained on, and candidates ranked by, that combined score (``combi
 
 A seed whose policy folder already holds a trained transformer is loaded, not trained again.
 
-    python bench/nb201_end_to_end.py --run runs/fid --data ../shared/data/cifar10-jpg.tar.gz \\
+    python experiments/nb201_end_to_end.py --run runs/fid --data ../shared/data/cifar10-jpg.tar.gz \\
         --table ../shared/nb201/cifar10-200ep.csv --out runs/e2e
 """
 
@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -46,21 +45,19 @@ import numpy as np
 import torch
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from nb201_learner import greedy_codes, oracle_mean_gain, summarise  # noqa: E402
+from nat.nasbench.whole_space import grade_choice as summarise, greedy_codes, oracle_mean_gain
 
-from nat.arch import nb201  # noqa: E402
-from nat.nasbench.fidelity import _one_edge_moves, make_probe, rank_correlation, score_codes  # noqa: E402
-from nat.arch.nb201_table import load_table  # noqa: E402
-from nat.search.transform import selection_batches as _selection_batches  # noqa: E402
-from nat.search.config import PRESETS, SearchConfig  # noqa: E402
-from nat.search.proxies import PROXIES, Combined, synflow_of  # noqa: E402
-from nat.search.refine import refine  # noqa: E402
-from nat.search.rewards import paired_z  # noqa: E402
-from nat.search.trainer import run_search  # noqa: E402
-from nat.search.transform import load_transformer  # noqa: E402
+from nat.arch import nb201
+from nat.nasbench.fidelity import make_probe, rank_correlation, score_codes
+from nat.arch.nb201_table import load_table
+from nat.search.transform import selection_batches as _selection_batches
+from nat.search.config import PRESETS, SearchConfig
+from nat.search.proxies import PROXIES, Combined, synflow_of
+from nat.search.refine import refine
+from nat.search.rewards import paired_z
+from nat.search.trainer import run_search
+from nat.search.transform import load_transformer
 
 
 @torch.no_grad()
@@ -132,7 +129,7 @@ def space_fidelity(score: np.ndarray, truth: np.ndarray, connected: np.ndarray) 
     cell, and sign agreement over *every* (cell, one-edge legal move) pair whose true difference is
     at least 0.5 / 1 / 2 points -- the 200-cell probe of `nb201_fidelity.py` at its limit, where
     the pair agreement's standard error is a fraction of a point instead of about 4."""
-    pairs = np.array([(c, m) for c in connected for m in _one_edge_moves(int(c))])
+    pairs = np.array([(c, m) for c in connected for m in nb201.one_edge_codes(int(c))])
     true_diff, est_diff = truth[pairs[:, 1]] - truth[pairs[:, 0]], score[pairs[:, 1]] - score[pairs[:, 0]]
     out = {"cells": len(connected), "spearman": rank_correlation(score[connected], truth[connected])}
     for least in (0.5, 1.0, 2.0):

@@ -5,7 +5,7 @@ For each seed, trains a transformer with ``nat search --space nb201 --reward tab
 greedy (Maximum) transformation and reports the mean true gain and its share of the oracle's
 (the best legal transformation of each cell, enumerated), with the CPU time of the training.
 
-    python bench/nb201_learner.py --table ../shared/nb201/cifar10-200ep.csv --seeds 0 1 2 --out runs/learner
+    python experiments/nb201_learner.py --table ../shared/nb201/cifar10-200ep.csv --seeds 0 1 2 --out runs/learner
 
 This studies the learner, not a prediction: the reward and the score come from the same table.
 """
@@ -14,50 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from nat.arch import nb201  # noqa: E402
-from nat.nasbench.bench import Oracle  # noqa: E402
-from nat.arch.nb201_table import load_table  # noqa: E402
-from nat.search.config import PRESETS, SearchConfig  # noqa: E402
-from nat.search.trainer import run_search  # noqa: E402
-from nat.search.transform import load_transformer  # noqa: E402
-
-
-def oracle_mean_gain(table) -> float:
-    """Mean gain, in points, of the best legal transformation over every connected cell."""
-    oracle = Oracle(table)
-    scale = 100.0 / table.scale
-    return float(np.mean([(oracle(int(c))[1] - table.values[c]) * scale
-                          for c in np.flatnonzero(nb201.connected_codes())]))
-
-
-def summarise(result: dict[int, int], values: np.ndarray, connected: np.ndarray, oracle_gain: float) -> dict:
-    """True gain, in points, of a transformation of every connected cell: mean, share of the
-    oracle's, and the shares of cells improved, worsened and changed."""
-    gains = np.array([values[result[c]] - values[c] for c in connected])
-    return {"mean_gain": float(gains.mean()), "share_of_oracle": float(gains.mean() / oracle_gain),
-            "improved": float((gains > 1e-9).mean()), "worsened": float((gains < -1e-9).mean()),
-            "changed": float(np.mean([result[c] != c for c in connected]))}
-
-
-@torch.no_grad()
-def greedy_codes(policy) -> dict[int, int]:
-    """The greedy transformation of every connected cell (the input if it would disconnect)."""
-    out = {}
-    for code in np.flatnonzero(nb201.connected_codes()):
-        alpha = policy.argmax(nb201.to_genotype(nb201.decode(int(code)))).alpha
-        out[int(code)] = int(code) if alpha is None else nb201.encode(alpha)
-    return out
+from nat.arch import nb201
+from nat.nasbench.whole_space import grade_choice as summarise, greedy_codes, oracle_mean_gain
+from nat.arch.nb201_table import load_table
+from nat.search.config import PRESETS, SearchConfig
+from nat.search.trainer import run_search
+from nat.search.transform import load_transformer
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ the input on the fit over one-edge legal moves, keep the result only where its h
 the input's by Z paired standard errors. Step count 0 is the shared supernet as it is.
 The table is read only at the end, to grade.
 
-    python bench/nb201_specialize.py --run runs/deiso --data ../shared/data/cifar10-jpg.tar.gz \\
+    python experiments/nb201_specialize.py --run runs/deiso --data ../shared/data/cifar10-jpg.tar.gz \\
         --table ../shared/nb201/cifar10-200ep.csv --out runs/spec --cells 60 --steps 0 150 300 600
 
 ``--shard I/N`` runs every N-th cell from the I-th (one process per core); the JSONL of every
@@ -25,7 +25,6 @@ import copy
 import json
 import math
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -33,18 +32,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from nat.arch import nb201  # noqa: E402
-from nat.arch.nb201_table import load_table  # noqa: E402
-from nat.data import BatchLoader, load_dataset  # noqa: E402
-from nat.nasbench.fidelity import score_codes  # noqa: E402
-from nat.search.config import SearchConfig  # noqa: E402
-from nat.search.refine import refine  # noqa: E402
-from nat.search.rewards import paired_z  # noqa: E402
-from nat.search.trainer import _w_augment, scoring_batches, search_split  # noqa: E402
-from nat.search.transform import load_transformer  # noqa: E402
-from nat.search.supernets import build_supernet  # noqa: E402
+from nat.arch import nb201
+from nat.arch.nb201_table import load_table
+from nat.data import BatchLoader, load_dataset
+from nat.nasbench.fidelity import score_codes
+from nat.search.config import SearchConfig
+from nat.search.refine import refine
+from nat.search.rewards import paired_z
+from nat.search.trainer import scoring_batches, search_split, w_augment
+from nat.search.transform import load_transformer
+from nat.search.supernets import build_supernet
 
 
 def input_cells(count: int, seed: int) -> list[int]:
@@ -102,7 +100,7 @@ def run_cell(base_state, cfg: SearchConfig, classes: int, code: int, data, w_par
         supernet.load_state_dict(base_state)
     sampler = TransformationSampler(code, args.sampler, random.Random(code))
     loader = BatchLoader(data.train_images, data.train_labels, cfg.batch_size, indices=w_part,
-                         transform=_w_augment(cfg, data), seed=code, drop_last=True)
+                         transform=w_augment(cfg, data), seed=code, drop_last=True)
     opt = torch.optim.SGD(supernet.parameters(), lr=args.lr, momentum=0.9, weight_decay=cfg.w_weight_decay)
     row = {"code": code, "space": len(sampler.codes), "functions": len(sampler.groups), "by_steps": {}}
     done, start, train_s = 0, time.perf_counter(), 0.0

@@ -8,7 +8,7 @@ against the table, and checkpoints the run. Training minutes exclude the scoring
 `nat search` folder (usable by `nat bench --fidelity`, `nat bench`, `nat transform`), plus
 ``fidelity.jsonl`` and ``fidelity.svg``.
 
-    python bench/nb201_fidelity.py --data ../shared/data/cifar10-jpg.tar.gz \\
+    python experiments/nb201_fidelity.py --data ../shared/data/cifar10-jpg.tar.gz \\
         --table ../shared/nb201/cifar10-200ep.csv --preset nb201-cpu --out runs/fid
 
 The table is an answer key: it is read only after the supernet has answered.
@@ -18,22 +18,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from nat.nasbench.fidelity import fidelity_report, format_fidelity, make_probe, score_codes  # noqa: E402
-from nat.arch.nb201_table import load_table  # noqa: E402
-from nat.data import load_dataset  # noqa: E402
-from nat.runtime import RunDir, config_to_dict, init_distributed  # noqa: E402
-from nat.runtime.plot import plot_metrics  # noqa: E402
-from nat.search.config import PRESETS, SearchConfig  # noqa: E402
-from nat.search.trainer import Search, scoring_batches, search_split  # noqa: E402
+from nat.nasbench.fidelity import fidelity_report, format_fidelity, make_probe, score_codes
+from nat.arch.nb201_table import load_table
+from nat.data import load_dataset
+from nat.runtime import RunDir, config_to_dict, init_distributed
+from nat.runtime.plot import plot_metrics
+from nat.search.config import PRESETS, SearchConfig
+from nat.search.trainer import Search, scoring_batches, search_split
 
 FIELDS = ("channels", "layers", "resolution", "batch_size", "w_lr", "w_lr_min", "w_lr_epochs", "w_weight_decay", "subset",
           "sampler", "epochs", "seed")
