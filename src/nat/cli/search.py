@@ -70,7 +70,8 @@ def register(sub) -> None:
                                    "supernet and a pass over the other 60% updating the policy.")
     p.add_argument("--data", help="CIFAR-10 folder/archive, or 'cifar10' to download (not needed with a table reward)")
     p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--preset", help="paper (default), small, tiny, darts-cpu, darts-cpu-synflow, nb201-cpu, nb201-cpu-deiso, nb201-learner")
+    p.add_argument("--preset", help="paper (default), small, tiny, darts-cpu, darts-cpu-fair, darts-cpu-synflow, "
+                                    "nb201-cpu, nb201-cpu-deiso, nb201-cpu-deiso-mid, nb201-cpu-deiso-early, nb201-learner")
     p.add_argument("--config", help="YAML file with settings (any SearchConfig field)")
     p.add_argument("--space", choices=("darts", "loose-end", "nb201"),
                    help="cell space (nb201: NAS-Bench-201; its network has C=16, L=15 at the benchmark's size)")

@@ -166,6 +166,13 @@ PRESETS: dict[str, dict] = {
                           "theta_steps": 60, "reward_proxy": "synflow"},
 }
 
+# darts-cpu with fair sampling (every op of every edge trained equally often): against the
+# NAS-Bench-301 surrogate a fair supernet judges keep-or-skip moves better than a uniform one
+# (docs/results/darts-space.md, "Graded by the NAS-Bench-301 surrogate"), and, as on NAS-Bench-201,
+# an early stop down a longer schedule (epoch 25 of a 60-epoch cosine) keeps its judgement.
+PRESETS["darts-cpu-fair"] = {**PRESETS["darts-cpu"], "sampler": "fair", "epochs": 25, "warmup_epochs": 15,
+                             "w_lr_epochs": 60}
+
 # nb201-cpu with de-isomorphic sampling: each distinct function a cell computes is trained equally
 # often. Uniform codes mostly train simple cells written many ways (dead edges), and the supernet
 # then cannot see what a convolution is worth against a skip (README, step 8).
