@@ -76,16 +76,16 @@ def test_part_by_part_equals_the_built_network_at_the_paper_sizes(name):
                          torch.nn.Linear(8 * 7 * 7, 11)), (1, 3, 7, 7)),
 ])
 def test_the_part_counter_counts_as_flop_counter_mode_does(module, shape):
-    # The part counter (forward hooks, no FlopCounterMode: see nat.costs._counted) against torch's
+    # The part counter (forward hooks, no FlopCounterMode: see nat.nn.counting.count_by_hooks) against torch's
     # own counter, on grouped, strided, dilated, biased and rectangular kernels.
-    from nat.costs import _counted, count_madds
+    from nat.nn.counting import count_by_hooks as _counted, count_madds
     params, madds, _ = _counted(module, torch.zeros(shape))
     assert madds == count_madds(module, torch.zeros(shape)) > 0
     assert params == sum(p.numel() for p in module.parameters())
 
 
 def test_the_part_counter_refuses_a_layer_it_cannot_count():
-    from nat.costs import _counted
+    from nat.nn.counting import count_by_hooks as _counted
     with pytest.raises(TypeError, match="Conv1d"):
         _counted(torch.nn.Conv1d(2, 2, 3), torch.zeros(1, 2, 8))
 

@@ -11,7 +11,7 @@ FactorizedReduce it really is.
 A cell stack (the DARTS layout) is costed part by part (:func:`cell_stack_cost`): the stem,
 each distinct cell at its widths and resolution, the classifier and the auxiliary head are each
 built once, run on one image, counted by FlopCounterMode's formula (but not by it: see
-``_counted``) and remembered. The counts are the whole network's exactly (a test compares them
+``count_by_hooks``) and remembered. The counts are the whole network's exactly (a test compares them
 with the built network for every zoo genotype), without building or running a 20-cell network
 per candidate: costing DARTS and its transformations takes milliseconds instead of seconds each.
 """
@@ -25,7 +25,7 @@ import torch
 
 from .arch.genotype import Cell, Genotype
 from .arch.space import space_of
-from .nn.counting import Cost, count_madds, count_params, network_cost
+from .nn.counting import Cost, count_by_hooks, count_madds, count_params, network_cost
 from .nn.network import AuxiliaryHead, CellNetwork, NetworkConfig, cifar_stem, imagenet_stems
 from .nn.registry import network_class
 from .ops import SKIP
@@ -49,34 +49,6 @@ def genotype_cost(genotype: Genotype, config: NetworkConfig = NetworkConfig()) -
 # from forward hooks on the only modules that multiply (Conv2d and Linear), by the formula
 # FlopCounterMode uses (output elements x inputs per output). Neither FlopCounterMode nor the meta
 # device is used here: both import torch's compiler on first use, 1.5 s of a 3 s command.
-_MULTIPLYING = (torch.nn.Conv2d, torch.nn.Linear)
-
-
-def _layer_madds(module: torch.nn.Module, out: torch.Tensor) -> int:
-    if isinstance(module, torch.nn.Conv2d):
-        kh, kw = module.kernel_size
-        return out.numel() * (module.in_channels // module.groups) * kh * kw
-    return out.numel() * module.in_features
-
-
-def _counted(module: torch.nn.Module, x: torch.Tensor) -> tuple[int, int, tuple[int, ...]]:
-    """``(params, MAdds, output shape)`` of ``module`` on ``x``."""
-    for m in module.modules():
-        if not isinstance(m, _MULTIPLYING) and any(p.dim() > 1 for p in m.parameters(recurse=False)):
-            raise TypeError(f"cannot count the multiply-adds of {type(m).__name__}: only Conv2d and Linear multiply")
-    madds = [0]
-    hooks = [m.register_forward_hook(lambda m, _, out: madds.__setitem__(0, madds[0] + _layer_madds(m, out)))
-             for m in module.modules() if isinstance(m, _MULTIPLYING)]
-    module.eval()
-    try:
-        with torch.no_grad():
-            out = module(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return count_params(module), madds[0], tuple(out.shape)
-
-
 def _built(make):
     """Build a part without touching the caller's random generator (weights are drawn, then dropped)."""
     with torch.random.fork_rng(devices=[]):
@@ -88,11 +60,11 @@ def _stem_part(dataset: str, c: int, size: int) -> tuple[int, int, int, int]:
     """``(params, MAdds, size of input 0, size of input 1)`` of the stem(s), as :class:`CellNetwork` builds them."""
     x = torch.zeros(1, 3, size, size)
     if dataset == "cifar10":
-        p, m, shape = _counted(_built(lambda: cifar_stem(c)), x)
+        p, m, shape = count_by_hooks(_built(lambda: cifar_stem(c)), x)
         return p, m, shape[-1], shape[-1]
     stem0, stem1 = _built(lambda: imagenet_stems(c))
-    p0, m0, shape0 = _counted(stem0, x)
-    p1, m1, shape1 = _counted(stem1, torch.zeros(shape0))
+    p0, m0, shape0 = count_by_hooks(stem0, x)
+    p1, m1, shape1 = count_by_hooks(stem1, torch.zeros(shape0))
     return p0 + p1, m0 + m1, shape0[-1], shape1[-1]
 
 
@@ -100,7 +72,7 @@ def _stem_part(dataset: str, c: int, size: int) -> tuple[int, int, int, int]:
 def _op_part(op: str, c: int, stride: int, size: int) -> tuple[int, int, int]:
     """``(params, MAdds, output size)`` of one edge's op on a ``c`` x ``size`` x ``size`` input."""
     from .nn.ops import build_op
-    return _size_last(_counted(_built(lambda: build_op(op, c, stride)), torch.zeros(1, c, size, size)))
+    return _size_last(count_by_hooks(_built(lambda: build_op(op, c, stride)), torch.zeros(1, c, size, size)))
 
 
 @cache
@@ -108,7 +80,7 @@ def _preprocess_part(c_in: int, c_out: int, reduce: bool, size: int) -> tuple[in
     """``(params, MAdds, output size)`` of a cell's input preprocessing (see :class:`EvalCell`)."""
     from .nn.ops import FactorizedReduce, ReLUConvBN
     make = (lambda: FactorizedReduce(c_in, c_out)) if reduce else (lambda: ReLUConvBN(c_in, c_out, 1, 1, 0))
-    return _size_last(_counted(_built(make), torch.zeros(1, c_in, size, size)))
+    return _size_last(count_by_hooks(_built(make), torch.zeros(1, c_in, size, size)))
 
 
 def _size_last(counted: tuple[int, int, tuple[int, ...]]) -> tuple[int, int, int]:
@@ -142,7 +114,7 @@ def _cell_part(cell: Cell, c_prev_prev: int, c_prev: int, c: int, reduction: boo
 
 @cache
 def _head_part(c_in: int, num_classes: int) -> tuple[int, int]:
-    params, madds, _ = _counted(_built(lambda: torch.nn.Linear(c_in, num_classes)), torch.zeros(1, c_in))
+    params, madds, _ = count_by_hooks(_built(lambda: torch.nn.Linear(c_in, num_classes)), torch.zeros(1, c_in))
     return params, madds
 
 
@@ -203,7 +175,7 @@ def _op_cost(op: str, stride: int) -> tuple[int, int]:
     from .ops import NULL
     if op == NULL:
         return 0, 0
-    params, madds, _ = _counted(_built(lambda: build_op(op, 16, stride)), torch.zeros(1, 16, 16, 16))
+    params, madds, _ = count_by_hooks(_built(lambda: build_op(op, 16, stride)), torch.zeros(1, 16, 16, 16))
     return params, madds
 
 

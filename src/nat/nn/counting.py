@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["Cost", "count_params", "count_madds", "network_cost"]
+__all__ = ["Cost", "count_params", "count_madds", "count_by_hooks", "network_cost"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +52,36 @@ def network_cost(model: torch.nn.Module) -> Cost:
     total = count_params(model)
     size = model.config.input_size
     return Cost(params=total - aux, params_with_aux=total, madds=count_madds(model, torch.zeros(1, 3, size, size)))
+
+
+# MAdds by forward hooks on the only modules that multiply (Conv2d and Linear), by the formula
+# FlopCounterMode uses (output elements x inputs per output). FlopCounterMode itself imports
+# torch's compiler on first use (seconds of a command that needs milliseconds): the part-by-part
+# costs (nat.costs) and the backbones count this way; count_madds stays the reference the tests
+# hold them to.
+_MULTIPLYING = (torch.nn.Conv2d, torch.nn.Linear)
+
+
+def _layer_madds(module: torch.nn.Module, out: torch.Tensor) -> int:
+    if isinstance(module, torch.nn.Conv2d):
+        kh, kw = module.kernel_size
+        return out.numel() * (module.in_channels // module.groups) * kh * kw
+    return out.numel() * module.in_features
+
+
+def count_by_hooks(module: torch.nn.Module, x: torch.Tensor) -> tuple[int, int, tuple[int, ...]]:
+    """``(params, MAdds, output shape)`` of ``module`` on ``x``."""
+    for m in module.modules():
+        if not isinstance(m, _MULTIPLYING) and any(p.dim() > 1 for p in m.parameters(recurse=False)):
+            raise TypeError(f"cannot count the multiply-adds of {type(m).__name__}: only Conv2d and Linear multiply")
+    madds = [0]
+    hooks = [m.register_forward_hook(lambda m, _, out: madds.__setitem__(0, madds[0] + _layer_madds(m, out)))
+             for m in module.modules() if isinstance(m, _MULTIPLYING)]
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return count_params(module), madds[0], tuple(out.shape)

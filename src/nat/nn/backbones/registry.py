@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 
 from ...arch.genotype import Genotype
-from ..counting import Cost, count_madds, count_params
+from ..counting import Cost, count_by_hooks
 from ...errors import NatError
 from ..network import DATASETS
 from .blocks import FAMILIES, BlockFamily, block_genotype, check_fits
@@ -147,8 +147,8 @@ def backbone_cost(name: str, genotype: Genotype | None = None, *, dataset: str |
         key = _split(name)[0]
     model = build_backbone(key, genotype, dataset=dataset, width_mult=width_mult)
     size = DATASETS[model.dataset]["input_size"]
-    params = count_params(model)
-    return Cost(params=params, params_with_aux=params, madds=count_madds(model, torch.zeros(1, 3, size, size)))
+    params, madds, _ = count_by_hooks(model, torch.zeros(1, 3, size, size))
+    return Cost(params=params, params_with_aux=params, madds=madds)
 
 
 def backbone_cost_increase(alpha: Genotype, beta: Genotype, key: str, *, dataset: str | None = None) -> list[str]:
