@@ -59,7 +59,7 @@ def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *
               refine: bool | None = None, margin: float | None = None, significance: float | None = None,
               tolerance: float | None = None, proxy: str | None = None, proxy_weight: float | None = None,
               dataset: str | None = None, channels: int | None = None, layers: int | None = None,
-              seed: int = 0, name: str | None = None) -> TransformResult:
+              seed: int = 0, name: str | None = None, threads: int | str | None = "auto") -> TransformResult:
     """Transform ``arch`` with a trained policy (``nat transform``).
 
     ``transformer``: a run folder, a transformer file, a loaded :class:`Transformer`, or ``None``
@@ -72,17 +72,30 @@ def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *
     the default, or ``compact``), else the defaults; any other keyword given here (``no_null``,
     ``refine``, ``significance``, ...) overrides it. The result never costs more than ``arch`` at
     the size asked for (cell networks) or as its backbone.
+
+    ``threads``: CPU threads torch computes with during the call (``"auto"``: the cores idle now,
+    as the command line does; a number; ``None``: leave torch's setting alone). The caller's own
+    setting is restored afterwards. torch's default, a thread per core, collapses on a machine
+    other work keeps busy (``bench/bench_api_threads.py``).
     """
+    from .runtime.threads import threads_for_call
+    with threads_for_call(threads):
+        return _transform(arch, transformer, select_on=select_on, selection=selection, dataset=dataset,
+                          channels=channels, layers=layers, seed=seed, name=name,
+                          asked={"objective": objective, "no_null": no_null, "greedy": greedy,
+                                 "candidates": candidates, "subset": subset, "score": score, "refine": refine,
+                                 "margin": margin, "significance": significance, "tolerance": tolerance,
+                                 "proxy": proxy, "proxy_weight": proxy_weight})
+
+
+def _transform(arch, transformer, *, select_on, selection, dataset, channels, layers, seed, name, asked):
     from .search.transform import Transformer, check_space, recommended_selection, selection_batches
     from .search.transform import transform as run
     label, beta = resolve(arch, name=name)
     model = transformer if isinstance(transformer, Transformer) else load_transformer(transformer, beta)
     check_space(beta, model)
-    asked = {"objective": objective, "no_null": no_null, "greedy": greedy, "candidates": candidates,
-             "subset": subset, "score": score, "refine": refine, "margin": margin, "significance": significance,
-             "tolerance": tolerance, "proxy": proxy, "proxy_weight": proxy_weight}
     if selection is None:
-        selection = recommended_selection(model, objective, judged=select_on is not None)
+        selection = recommended_selection(model, asked["objective"], judged=select_on is not None)
     selection = selection.with_options(**asked)
     batches = None
     if select_on is not None:

@@ -91,3 +91,29 @@ def test_auto_respects_omp_num_threads_from_the_environment(monkeypatch):
     _machine(monkeypatch, 16, 0.0)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert resolve_threads("auto") == 3 and resolve_threads(5) == 5  # a number given still wins
+
+
+def test_the_api_computes_with_the_threads_asked_for_and_restores_the_callers(monkeypatch):
+    import torch
+
+    import nat
+    import nat.search.transform as transform_module
+    seen = []
+    real = transform_module.transform
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+    monkeypatch.setattr(transform_module, "transform", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        nat.transform("DARTS", threads=1)
+        assert seen[-1] == 1 and torch.get_num_threads() == 2
+        nat.transform("DARTS", threads=None)  # leave the caller's setting alone
+        assert seen[-1] == 2
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")  # auto respects the environment's choice
+        nat.transform("DARTS")
+        assert seen[-1] == 1 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

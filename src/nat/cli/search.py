@@ -208,7 +208,7 @@ def cmd_transform(args) -> int:
         check_output_path(args.draw, "draw", SUFFIXES)
     result = transform(args.arch, args.transformer, select_on=args.select_on, dataset=args.dataset,
                        channels=args.channels, layers=args.layers, seed=args.seed, name=args.name,
-                       **selection_options(args))
+                       threads=None, **selection_options(args))  # the command line set its threads already
     label, beta, size = result.label, result.input, result.size
     _report(args, result, label, beta, size)
     # written after the result is shown: a disk that fails now still leaves it on the screen

@@ -12,10 +12,11 @@ taken as the user's choice. A number sets it exactly.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 from ..errors import NatError
 
-__all__ = ["resolve_threads", "apply_threads"]
+__all__ = ["resolve_threads", "apply_threads", "threads_for_call"]
 
 
 def _cores() -> int:
@@ -75,3 +76,20 @@ def apply_threads(threads: int | str | None = "auto") -> int:
     n = resolve_threads(threads)
     torch.set_num_threads(n)
     return n
+
+
+@contextmanager
+def threads_for_call(threads: int | str | None = "auto"):
+    """Compute with ``threads`` (``auto``: the idle cores) for the duration of a library call, then
+    give the caller back its own setting; ``None`` leaves torch's setting alone. What the command
+    line does for a whole process, done for one call of the Python API."""
+    if threads is None:
+        yield None
+        return
+    import torch
+    before = torch.get_num_threads()
+    n = apply_threads(threads)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
