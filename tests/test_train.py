@@ -477,3 +477,33 @@ def test_a_corrupt_file_stops_a_streamed_run_with_its_name_or_is_skipped_and_rep
     assert code == 0 and "1 unreadable file(s) skipped" in out and "bee/3.jpg" in out
     (row,) = [json.loads(line) for line in (tmp_path / "skip" / "metrics.jsonl").read_text().splitlines()]
     assert row["skipped_images"] == 1
+
+
+def test_a_resume_under_auto_reuses_the_threads_the_run_computed_with(data, cache, tmp_path, monkeypatch):
+    # floating-point sums depend on how work is split among threads: a resume on a busier (or
+    # quieter) machine must compute with the run's own count to end bit-identical
+    import nat.runtime.threads as threads_module
+    monkeypatch.setattr(threads_module, "_cores", lambda: 2)
+    monkeypatch.setattr(threads_module, "_busy_cores", lambda window_s=0.2: 0.0)  # quiet: auto gives 2
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cfg = tiny(data, cache)
+    whole = tmp_path / "whole"
+    quiet(*DARTS, cfg, whole).fit()
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        quiet(*DARTS, cfg, out, on_epoch=_stop_after_epoch(1)).fit()
+    assert load_checkpoint(out / "last.pt")["threads"] == 2
+    monkeypatch.setattr(threads_module, "_busy_cores", lambda window_s=0.2: 1.0)  # busier: auto would give 1
+    seen = []
+    quiet(*DARTS, cfg, out, resume=True, on_step=lambda t, e, s: seen.append(torch.get_num_threads())).fit()
+    assert set(seen) == {2}
+    got, want = weights(out), weights(whole)
+    assert all(torch.equal(got[k], want[k]) for k in want), "resumed weights differ"
+    # an explicit other count is taken, and the run says exactness is given up
+    messages = []
+    monkeypatch.setattr(threads_module, "_busy_cores", lambda window_s=0.2: 0.0)
+    with pytest.raises(KeyboardInterrupt):
+        quiet(*DARTS, cfg, tmp_path / "other", on_epoch=_stop_after_epoch(1)).fit()
+    Trainer(*DARTS, dataclasses.replace(cfg, threads=1), tmp_path / "other", resume=True, log=messages.append,
+            bars=False).fit()
+    assert any("no longer bit-identical" in m for m in messages)

@@ -152,7 +152,7 @@ class Trainer:
         self.memory_format = memory_format_for(self.device, cfg.channels_last, cfg.dataset)
         if self.cuda:
             torch.backends.cudnn.benchmark = True
-        apply_threads(cfg.threads)  # None: auto, the cores idle now (torch's default collapses on shared cores)
+        self.threads = self._threads(cfg.threads, (state or {}).get("threads"))
         self._load_data()
 
         torch.manual_seed(cfg.seed)  # the initial weights: the same on every rank
@@ -215,6 +215,21 @@ class Trainer:
         self.test_loader = test_loader(data, cfg, self.batch, indices=test, device=self.device)
         self.data = data
 
+    def _threads(self, asked: int | None, recorded: int | None) -> int:
+        """The CPU threads to compute with. A fresh run: ``asked``, or with auto (``None``) the cores
+        idle now (torch's default collapses on shared cores). A resumed run under auto computes with
+        the count it recorded: floating-point sums depend on how work is split among threads, so
+        the same count is what keeps the resume bit-identical; an explicit other count is taken,
+        and the run says that exactness is given up."""
+        if recorded is None:
+            return apply_threads(asked)
+        if asked is None:
+            return apply_threads(recorded)
+        if asked != recorded:
+            self.log(f"resumed with {asked} thread(s) where the run computed with {recorded}: it continues, but is no "
+                     "longer bit-identical to a run never stopped (leave --threads out to reuse its count)")
+        return apply_threads(asked)
+
     def _restore(self, state: dict) -> None:
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -239,6 +254,7 @@ class Trainer:
             "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch, "loader": self.train_loader.state_dict(), "partial": self.partial,
             "history": self.history, "best": self.best, "world_size": self.dist.world_size,
+            "threads": self.threads,  # what the run computed with: a resume under auto reuses it
             "rng": {"python_version": py_version, "python": list(py_state), "python_gauss": py_gauss,
                     "numpy": torch.from_numpy(keys.astype(np.int64)), "numpy_rest": list(np_rest)},
         }
