@@ -507,3 +507,13 @@ def test_a_resume_under_auto_reuses_the_threads_the_run_computed_with(data, cach
     Trainer(*DARTS, dataclasses.replace(cfg, threads=1), tmp_path / "other", resume=True, log=messages.append,
             bars=False).fit()
     assert any("no longer bit-identical" in m for m in messages)
+
+
+def test_a_stop_asked_after_the_epochs_last_check_stops_at_its_end(data, cache, tmp_path):
+    # with log_every beyond an epoch, the only check is the epoch's last step: a Ctrl-C during the
+    # test pass or the save used to be seen an epoch later
+    out = tmp_path / "run"
+    cfg = tiny(data, cache, log_every=100)
+    with pytest.raises(Interrupted, match="after epoch 1"):
+        quiet(*DARTS, cfg, out, on_epoch=lambda t, row: t.request_stop()).fit()
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1

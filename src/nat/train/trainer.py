@@ -409,7 +409,10 @@ class Trainer:
                      + (f", e.g. {first}" if first else ""))
         if self.on_epoch is not None:
             self.on_epoch(self, row)
-        if stop_agreed and self.epoch < cfg.epochs:
+        # a Ctrl-C that came after the epoch's last check (in the test pass, the save) stops here,
+        # at the epoch's end, not one epoch later; the ranks agree on it as at a check
+        late = d.all_reduce_mean(torch.tensor([float(self._stop)], device=self.device)).item() > 0
+        if (stop_agreed or late) and self.epoch < cfg.epochs:
             raise Interrupted(self._stopped_message(f"after epoch {self.epoch}"), int(self._stop or signal.SIGINT))
 
     def _skipped_images(self) -> int:
