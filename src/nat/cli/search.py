@@ -132,8 +132,8 @@ def register(sub) -> None:
     p.add_argument("--data", required=True, help="the data set the search used")
     p.add_argument("--archs", nargs="+", default=["DARTS", "R1", "R2", "R3", "R4", "R5"],
                    help="architectures to transform (default: those of the DARTS space in the zoo)")
-    p.add_argument("--candidates", type=int, default=10)
-    p.add_argument("--subset", type=int, default=2000, help="images for selecting, and again for scoring")
+    p.add_argument("--candidates", type=positive_int, default=10)
+    p.add_argument("--subset", type=positive_int, default=2000, help="images for selecting, and again for scoring")
     p.add_argument("--seed", type=int, default=0)
     _size_args(p, "each result")
     p.add_argument("--json", action="store_true")

@@ -86,6 +86,24 @@ class SearchConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.channels % 2:
             raise ValueError(f"channels must be even, got {self.channels}")
+        for name in ("subset", "w_steps", "theta_steps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1 (or left out), got {value}")
+        if not (0 < self.w_lr and 0 <= self.w_lr_min <= self.w_lr):
+            raise ValueError(f"need w_lr > 0 and 0 <= w_lr_min <= w_lr, got {self.w_lr}, {self.w_lr_min}")
+        if not self.theta_lr > 0:
+            raise ValueError(f"theta_lr must be positive, got {self.theta_lr}")
+        for name in ("w_weight_decay", "theta_weight_decay", "entropy"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
+        if self.entropy_final is not None and not self.entropy_final >= 0:
+            raise ValueError(f"entropy_final must be at least 0, got {self.entropy_final}")
+        for name in ("w_momentum", "baseline_decay", "theta_beta1", "theta_beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
+        if not self.w_grad_clip > 0:
+            raise ValueError(f"w_grad_clip must be positive, got {self.w_grad_clip}")
         if self.baseline not in ("moving", "loo"):
             raise ValueError(f"baseline must be 'moving' or 'loo', got {self.baseline!r}")
         if self.reward_score not in SCORES:
