@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # importing torch-heavy modules here would slow `import nat` 
     from .costs import Cost
     from .nn.network import NetworkConfig
 
-__all__ = ["Arch", "resolve", "backbone_of", "network_config", "build_model", "cost"]
+__all__ = ["Arch", "resolve", "backbone_of", "network_config", "build_model", "cost", "zoo_costs",
+           "compute_zoo_costs", "write_zoo_costs"]
 
 Arch = Union[str, Path, "Genotype"]
 
@@ -136,3 +137,66 @@ def cost(arch: Arch, dataset: str | None = None, *, channels: int | None = None,
         return backbone_cost(key, genotype, dataset=_backbone_dataset(key, dataset, channels, layers, label))
     from .costs import genotype_cost
     return genotype_cost(genotype, network_config(genotype, dataset, channels, layers))
+
+
+# -- the zoo's costs ------------------------------------------------------------------------------
+# `nat zoo` lists ~30 architectures. Costing them means importing torch and building the
+# hand-crafted networks (ResNet50 at 224 px alone is a second), 3-14 s in all, for figures that
+# change only when the zoo or the network code does. So the package ships them as a table,
+# checked against a fresh computation by the test suite; a zoo cell whose genotype no longer
+# matches its row is costed afresh, so a stale table can slow `nat zoo` but never mislead it.
+ZOO_COSTS = "zoo_costs.json"
+_CELL_NETWORK = "cells, cifar10, C=36, L=20"
+
+
+def compute_zoo_costs() -> dict:
+    """The rows of `nat zoo`, computed: every zoo cell as a DARTS-style stack at the default
+    CIFAR-10 size, and every hand-crafted network of Table 1 as that network."""
+    from .arch.zoo import zoo
+    from .costs import genotype_cost
+    from .nn.backbones import backbone_names, resolve_backbone
+    from .nn.network import NetworkConfig
+    cells = [{"name": e.name, "digest": e.genotype.digest, "network": _CELL_NETWORK,
+              **genotype_cost(e.genotype, NetworkConfig()).as_dict(), "source": e.source, "note": e.note}
+             for e in zoo().values()]
+    networks = []
+    for name in backbone_names():
+        spec = resolve_backbone(name)
+        networks.append({"name": name, "digest": spec.genotype.digest, "network": f"{spec.key}, {spec.dataset}",
+                         **cost(spec.genotype, spec.dataset, backbone=spec.key).as_dict(),
+                         "source": "Table 1 (block cell from the zoo)", "note": ""})
+    return {"cells": cells, "networks": networks}
+
+
+def write_zoo_costs(path: str | Path | None = None) -> Path:
+    """Recompute the shipped table (after changing the zoo or the network code)."""
+    import json
+    target = Path(path) if path else Path(__file__).with_name(ZOO_COSTS)
+    target.write_text(json.dumps(compute_zoo_costs(), indent=1) + "\n")
+    return target
+
+
+def zoo_costs() -> dict:
+    """``{"cells": [...], "networks": [...]}``, the rows of `nat zoo`, from the shipped table
+    (no torch import); cells whose genotype differs from their row, or that have none, are
+    costed afresh."""
+    import json
+    from importlib import resources
+
+    from .arch.zoo import zoo
+    try:
+        table = json.loads(resources.files(__package__).joinpath(ZOO_COSTS).read_text())
+    except (OSError, ValueError):  # a broken install: cost everything
+        return compute_zoo_costs()
+    shipped = {row["name"]: row for row in table["cells"]}
+    cells = []
+    for entry in zoo().values():
+        row = shipped.get(entry.name)
+        if row is None or row["digest"] != entry.genotype.digest:
+            from .costs import genotype_cost
+            from .nn.network import NetworkConfig
+            row = {"name": entry.name, "digest": entry.genotype.digest, "network": _CELL_NETWORK,
+                   **genotype_cost(entry.genotype, NetworkConfig()).as_dict(), "source": entry.source,
+                   "note": entry.note}
+        cells.append(row)
+    return {"cells": cells, "networks": table["networks"]}

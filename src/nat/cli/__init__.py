@@ -73,22 +73,10 @@ def _backbone_key(arch: str, args) -> str | None:
 
 # -- sub-commands ---------------------------------------------------------------------------------
 def cmd_zoo(args) -> int:
-    from ..api import cost
-    from ..arch.zoo import zoo
-    from ..costs import genotype_cost
-    from ..nn.backbones import backbone_names, resolve_backbone
-    from ..nn.network import NetworkConfig
-    rows = []
-    for entry in zoo().values():
-        c = genotype_cost(entry.genotype, NetworkConfig())
-        rows.append({"name": entry.name, "network": "cells, cifar10, C=36, L=20", **c.as_dict(),
-                     "source": entry.source, "note": entry.note})
-    networks = []
-    for name in backbone_names():  # the hand-crafted networks of Table 1, built as the networks they are
-        spec = resolve_backbone(name)
-        networks.append({"name": name, "network": f"{spec.key}, {spec.dataset}",
-                         **cost(spec.genotype, spec.dataset, backbone=spec.key).as_dict(),
-                         "source": "Table 1 (block cell from the zoo)", "note": ""})
+    from ..factory import zoo_costs
+    table = zoo_costs()
+    rows, networks = ([{k: v for k, v in r.items() if k != "digest"} for r in table[part]]
+                      for part in ("cells", "networks"))
     if args.json:
         print(json.dumps(rows + networks, indent=1))
         return 0
