@@ -327,3 +327,24 @@ def test_an_ensemble_judges_by_its_members_mean_prediction(data, tmp_path):
     run_search(replace(NB201_TINY, split_seed=3), data, tmp_path / "c")
     with pytest.raises(NatError, match="another 40/60 split"):
         pack_transformer(tmp_path / "a", tmp_path / "u.pt", ensemble=[tmp_path / "c"])
+
+
+def test_a_search_resumed_under_auto_reuses_the_threads_it_computed_with(data, tmp_path, monkeypatch, capsys):
+    # floating-point sums depend on how work is split among threads: a resume on a busier (or
+    # quieter) machine must still compute with the count the run started with
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr("nat.runtime.threads.resolve_threads", lambda t="auto": 2 if t == "auto" else t)
+        run_search(TINY, data, tmp_path / "run", stop_after=1, threads="auto")
+        assert load_checkpoint(tmp_path / "run" / "last.pt")["threads"] == 2
+        monkeypatch.setattr("nat.runtime.threads.resolve_threads", lambda t="auto": 1 if t == "auto" else t)
+        seen = []
+        real = trainer_module.Search.run
+        monkeypatch.setattr(trainer_module.Search, "run",
+                            lambda self, **kw: (seen.append(torch.get_num_threads()), real(self, **kw))[1])
+        run_search(None, data, tmp_path / "run", resume=True, threads="auto")  # the machine got busier
+        assert seen == [2] and "no longer bit-identical" not in capsys.readouterr().out
+        run_search(None, data, tmp_path / "run", resume=True, epochs=4, threads=1)  # asked for another count
+        assert seen == [2, 1] and "no longer bit-identical" in capsys.readouterr().out
+    finally:
+        torch.set_num_threads(before)

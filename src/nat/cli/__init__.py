@@ -278,7 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        if getattr(args, "threads", None) is not None and args.command != "train":  # train: its config's
+        if getattr(args, "threads", None) is not None and args.command not in ("train", "search"):
+            # train and search set their own: a resumed run reuses the count it computed with
             from ..runtime.threads import apply_threads
             apply_threads(args.threads)
         return func(args)

@@ -178,7 +178,8 @@ def cmd_search(args) -> int:
         if args.preset or args.config:
             asked |= {"preset" if args.preset else "config": args.preset or args.config}
         data = load_dataset(args.data) if args.data else None  # a table-reward run needs none
-        run_search(None, data, args.out, resume=True, epochs=args.epochs, device=args.device, changes=asked)
+        run_search(None, data, args.out, resume=True, epochs=args.epochs, device=args.device, changes=asked,
+                   threads=args.threads)
         return 0
     cfg = load_config(SearchConfig, presets=PRESETS, preset=args.preset, config_file=args.config, overrides=overrides)
     if cfg.reward == "supernet" and not args.data:
@@ -187,7 +188,7 @@ def cmd_search(args) -> int:
         print(f"no --preset: the paper's search ({cfg.epochs} epochs, C={cfg.channels}, L={cfg.layers}, the whole "
               f"training set); on a CPU try --preset darts-cpu or nb201-cpu", flush=True)
     data = load_dataset(args.data) if cfg.reward == "supernet" else None
-    summary = run_search(cfg, data, args.out)
+    summary = run_search(cfg, data, args.out, threads=args.threads)
     print(f"transformer written to {args.out}/transformer.pt ({summary['epochs']} epochs; reward: {summary['reward']})")
     return 0
 

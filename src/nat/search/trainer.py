@@ -335,6 +335,7 @@ class Search:
                 "baselines": {k: b.state_dict() for k, b in self.baselines.items()},
                 "rng": self.rng.getstate(), "policy_gens": {k: g.get_state() for k, g in self.policy_gens.items()},
                 "torch_rng": torch.get_rng_state(), "history": self.history,
+                "threads": torch.get_num_threads(),  # what it computed with: a resume under auto reuses it
                 "proxy_scale": None if self.proxy_scale is None else vars(self.proxy_scale).copy()}
 
     def load_state_dict(self, state: dict) -> None:
@@ -433,12 +434,17 @@ RESUME_CHANGEABLE = ("epochs", "device", "w_lr", "w_lr_min", "theta_lr")
 
 def run_search(cfg: SearchConfig | None, data: Dataset | None, out: str | Path, *, resume: bool = False,
                epochs: int | None = None, device: str | None = None, stop_after: int | None = None,
-               changes: dict | None = None) -> dict:
+               changes: dict | None = None, threads: int | str | None = None) -> dict:
     """Run a search into ``out``, or resume the one there; returns the summary.
 
     A resumed run keeps its own settings (``cfg`` is ignored); only ``epochs`` (to extend it),
     ``device`` and ``changes`` of :data:`RESUME_CHANGEABLE` settings (e.g. ``{"w_lr": 0.01}``)
     apply.
+
+    ``threads``: torch's CPU threads, a count or ``"auto"`` (the idle cores); ``None`` keeps the
+    caller's setting. The run records the count it computed with, and a resume under ``"auto"``
+    reuses it: floating-point sums depend on how work is split among threads, so the same count
+    is what keeps a resume bit-identical to a run never stopped.
     """
     changes = dict(changes or {})
     fixed = sorted(set(changes) - set(RESUME_CHANGEABLE))
@@ -460,6 +466,7 @@ def run_search(cfg: SearchConfig | None, data: Dataset | None, out: str | Path, 
                 cfg = SearchConfig.from_dict(state["config"])
             except (KeyError, TypeError, ValueError, AttributeError) as err:
                 raise malformed(run_dir.last, err) from None
+        _set_threads(threads, (state or {}).get("threads"))
         cfg = replace(cfg, **{k: v for k, v in (("epochs", epochs), ("device", device)) if v is not None},
                       **(changes if resume else {}))
         dist = init_distributed(cfg.device)
@@ -475,3 +482,14 @@ def run_search(cfg: SearchConfig | None, data: Dataset | None, out: str | Path, 
         return search.run(stop_after=stop_after)
     finally:
         run_dir.close()
+
+
+def _set_threads(asked: int | str | None, recorded: int | None) -> None:
+    """Compute with ``asked`` threads, or under auto with the count a resumed run ``recorded``."""
+    if asked is None:
+        return
+    from ..runtime.threads import apply_threads
+    n = apply_threads(recorded if recorded is not None and asked == "auto" else asked)
+    if recorded is not None and n != recorded:
+        print(f"resumed with {n} thread(s) where the run computed with {recorded}: it continues, but is no longer "
+              "bit-identical to a run never stopped (leave --threads out to reuse its count)", flush=True)
