@@ -17,6 +17,7 @@ suffix                  what is written
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 
 from .errors import NatError
-from .runtime.atomic import check_output_path
+from .runtime.atomic import check_output_path, write_bytes_atomic, written
 
 __all__ = ["export", "ExportResult", "EXPORT_SUFFIXES"]
 
@@ -84,29 +85,26 @@ def export(arch: Any = None, path: str | os.PathLike = "model.pt2", *, from_run:
     net.eval()
     side = INPUT_SIZE[data]
     example = torch.randn(batch, 3, side, side)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # torch wants its own suffix
+    # Serialised in memory, then written by Python: torch's C++ zip writer aborts the whole process
+    # (exit 134) when the disk fills, where a Python write raises an error that can be reported.
+    buffer = io.BytesIO()
     dynamic = False
-    try:
-        if suffix == ".pt":
-            torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, tmp)
-        elif suffix == ".safetensors":
-            _optional("safetensors", "safetensors")
-            from safetensors.torch import save_file
-            save_file({k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}, str(tmp))
-        elif suffix == ".pt2":
-            program, dynamic = _exported(net, example)
-            torch.export.save(program, tmp)
-        else:
-            _optional("onnx", "onnx")
-            with torch.no_grad():
-                torch.onnx.export(net, (example,), str(tmp), input_names=["images"], output_names=["logits"],
-                                  dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
-            dynamic = True
-        os.replace(tmp, path)
-    except OSError as err:
-        raise NatError(f"cannot write '{path}' ({err.strerror or err})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    if suffix == ".pt":
+        torch.save({k: v.detach().clone() for k, v in net.state_dict().items()}, buffer)
+    elif suffix == ".safetensors":
+        _optional("safetensors", "safetensors")
+        from safetensors.torch import save
+        buffer.write(save({k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}))
+    elif suffix == ".pt2":
+        program, dynamic = _exported(net, example)
+        torch.export.save(program, buffer)
+    else:
+        _optional("onnx", "onnx")
+        with torch.no_grad():
+            torch.onnx.export(net, (example,), buffer, input_names=["images"], output_names=["logits"],
+                              dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+        dynamic = True
+    written(path, "export", lambda: write_bytes_atomic(path, buffer.getvalue()))
     return ExportResult(path, label, tuple(example.shape), dynamic, trained)
 
 

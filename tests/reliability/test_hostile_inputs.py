@@ -73,8 +73,9 @@ def test_cached_analyses_match_the_definition(n_nodes, seed):
         assert cell.inputs_of(n_nodes - 1) == [(i, e) for i, e in enumerate(cell.edges) if e.dst == n_nodes - 1]
 
 
-def test_a_2000_node_cell_is_analysed_in_under_a_second():
-    # linear analyses take tens of milliseconds here; the cubic ones they replace took hours
+def test_a_2000_node_cell_is_analysed_in_seconds_not_hours():
+    # linear analyses take tens of milliseconds here; the cubic ones they replace took hours. The
+    # bound is loose on purpose: it must hold on a loaded machine, and catches any cubic regression
     rng = random.Random(0)
     data = {"normal": random_cell(2_000, rng), "reduce": random_cell(2_000, rng)}
     data["normal"]["edges"][0][0] = data["reduce"]["edges"][0][0] = "sep_conv_3x3"
@@ -85,7 +86,7 @@ def test_a_2000_node_cell_is_analysed_in_under_a_second():
     assert transformation_violations(genotype, genotype) == [] and is_legal_transformation(genotype, genotype)
     assert genotype_from_dict(genotype_to_dict(genotype)) == genotype
     genotype_to_dot(genotype)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 30.0
 
 
 def test_more_nodes_than_the_limit_are_refused_in_one_line():
@@ -127,11 +128,11 @@ def test_a_non_utf8_file_names_the_byte(tmp_path, capsys):
     assert "not UTF-8" in err and str(path) in err and err.count("\n") == 1
 
 
-def test_an_oversized_file_is_refused_without_reading_it(tmp_path):
+def test_an_oversized_file_is_refused_reading_no_more_than_the_cap(tmp_path):
     path = tmp_path / "huge.json"
     with open(path, "wb") as f:  # sparse: the size is real, the disk is not used
         f.truncate(MAX_FILE_BYTES + 1)
-    with pytest.raises(GenotypeError, match="more than the"):
+    with pytest.raises(GenotypeError, match="more than 16,777,216 bytes"):
         read_genotype_file(path)
 
 

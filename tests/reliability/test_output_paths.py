@@ -66,3 +66,27 @@ def test_a_disk_failing_after_the_work_still_shows_the_result(capsys, tmp_path, 
     code = main(["transform", "DARTS", "--threads", "1", "-o", str(tmp_path / "x.json")])
     out = _one_line(capsys, code, "No space left on device")
     assert "result: Genotype(" in out and not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pt2", ".safetensors"])
+def test_an_export_onto_a_full_disk_is_one_line_and_leaves_nothing(capsys, tmp_path, monkeypatch, suffix):
+    # torch's own zip writer aborts the process on a full disk (exit 134); nat serialises in memory
+    # and writes with Python, whose failure is reported
+    pytest.importorskip("safetensors") if suffix == ".safetensors" else None
+    import nat.runtime.atomic as atomic
+
+    def full(_fd):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    code = main(["export", "ResNet20", "-o", str(tmp_path / f"x{suffix}")])
+    out, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "No space left on device" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # no half file, no temporary left
+
+
+def test_a_pipe_or_device_as_destination_is_refused_before_the_work(capsys, tmp_path):
+    fifo = tmp_path / "cell.svg"
+    os.mkfifo(fifo)
+    _one_line(capsys, main(["draw", "DARTS", "-o", str(fifo)]), "not a regular file")
+    _one_line(capsys, main(["transform", "DARTS", "--threads", "1", "-o", str(tmp_path / "x.json"),
+                            "--draw", str(fifo)]), "not a regular file")

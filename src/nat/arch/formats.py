@@ -19,8 +19,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import GenotypeError
+from ..errors import GenotypeError, NatError
 from ..runtime.atomic import write_text_atomic
+from ..runtime.files import read_text_capped
 from ..ops import NULL
 from .genotype import CELL_TYPES, DARTS_NULL, MAX_NODES, N_INPUTS, Genotype
 
@@ -210,17 +211,11 @@ def read_genotype_file(path: str | Path, name: str | None = None) -> Genotype:
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:  # refuse before reading: a genotype is kilobytes, not gigabytes
-            raise GenotypeError(f"the file is {size:,} bytes, more than the {MAX_FILE_BYTES:,} a genotype "
-                                f"file may have", source=str(path))
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise GenotypeError(f"the file is not UTF-8 text (byte {err.start}: {err.object[err.start:err.start + 1]!r})",
-                            source=str(path)) from None
-    except OSError as err:
-        raise GenotypeError(f"cannot read the file ({err.__class__.__name__}: {err.strerror or err})",
-                            source=str(path)) from None
+        # what is read is capped, not what the file claims: /dev/zero says it is empty
+        text = read_text_capped(path, MAX_FILE_BYTES, "genotype file")
+    except NatError as err:
+        message = str(err).removeprefix(f"{path}: ")
+        raise GenotypeError(message, source=str(path)) from None
     try:
         if text.lstrip().startswith("{"):
             try:

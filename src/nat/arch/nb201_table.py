@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runtime.files import check_regular_file
 from ..errors import GenotypeError, NatError
 from . import nb201
 from .genotype import Genotype
@@ -58,7 +59,7 @@ def _fail(path: Path, problem: str, line: int | None = None) -> NatError:
 
 def load_table(path: str | Path, metric: str | None = None) -> BenchTable:
     """Read and check a table (see module docs)."""
-    path = Path(path)
+    path = check_regular_file(path, "table")  # a FIFO or a device would be read without end
     try:
         with path.open(newline="", encoding="utf-8") as f:
             reader = csv.reader(f)

@@ -116,10 +116,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _explicit_keys(args: argparse.Namespace, preset: str, presets: dict) -> set[str]:
     """Settings the user asked for in this call (preset, YAML file, options): what --resume compares."""
-    import yaml
+    from ..runtime.config import read_config_file
     keys = set(presets.get(preset, {}))
     if args.config:
-        keys |= {str(k).replace("-", "_") for k in (yaml.safe_load(Path(args.config).read_text()) or {})}
+        keys |= {str(k).replace("-", "_") for k in read_config_file(args.config)}
     return keys | {_field(flags[0]) for flags, _, _ in _OPTIONS if getattr(args, _field(flags[0])) is not None} \
         | {_field(flag) for flag, _ in _SWITCHES if getattr(args, _field(flag)) is not None}
 

@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from ..runtime.files import check_regular_file
 from ..errors import NatError
 from .dataset import Dataset
 from .decode import IMAGE_SUFFIXES, decode_images
@@ -106,6 +107,7 @@ def open_tree(path: Path) -> Tree:
         return Tree(path, tuple(sorted(_walk(path))))
     if not path.exists():
         raise NatError(f"{path}: no such file or folder")
+    check_regular_file(path, "data set that is not a folder")  # a FIFO or a device would never end
     if not tarfile.is_tarfile(path):
         raise NatError(f"{path}: not a folder or a tar archive (.tar, .tar.gz, .tgz)")
     contents: dict[str, bytes] = {}

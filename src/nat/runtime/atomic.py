@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import NatError
 
-__all__ = ["write_text_atomic", "check_output_path", "written"]
+__all__ = ["write_text_atomic", "write_bytes_atomic", "check_output_path", "written"]
 
 
 def _umask() -> int:
@@ -23,11 +23,17 @@ def _umask() -> int:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # a full disk shows here, not after the rename
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
@@ -47,6 +53,8 @@ def check_output_path(path: str | os.PathLike, verb: str, suffixes: tuple[str, .
         raise NatError(f"cannot {verb} to '{path}': the suffix must be {allowed}")
     if path.is_dir():
         raise NatError(f"cannot {verb} to '{path}': it is a folder (give a file name in it)")
+    if path.exists() and not path.is_file():  # a FIFO would block the write, a device swallow it
+        raise NatError(f"cannot {verb} to '{path}': it is not a regular file (a device or a pipe)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")

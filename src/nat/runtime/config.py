@@ -18,6 +18,7 @@ import yaml
 
 from ..errors import NatError
 from .atomic import write_text_atomic
+from .files import read_text_capped
 
 __all__ = ["load_config", "config_to_dict", "write_yaml"]
 
@@ -58,6 +59,26 @@ def _apply(cls: type, values: dict, changes: Mapping[str, Any], where: str) -> N
         values[key] = _coerce(cls, key, value, where)
 
 
+#: a config is a few dozen settings: a megabyte is generous, and parsing it takes a moment, not minutes
+MAX_CONFIG_BYTES = 2**20
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The settings in a YAML config file: a mapping, from a regular UTF-8 file of at most
+    :data:`MAX_CONFIG_BYTES`; anything else is refused in one line."""
+    path = Path(path)
+    text = read_text_capped(path, MAX_CONFIG_BYTES, "config file")
+    try:
+        loaded = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise NatError(f"{path}: malformed YAML ({str(err).splitlines()[0]})") from None
+    except RecursionError:
+        raise NatError(f"{path}: malformed YAML (nested too deeply)") from None
+    if not isinstance(loaded, dict):
+        raise NatError(f"{path}: a config file must be a mapping of setting: value")
+    return loaded
+
+
 def load_config(cls: type[C], *, presets: Mapping[str, Mapping[str, Any]], preset: str | None = None,
                 config_file: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None) -> C:
     """Build ``cls`` from its defaults, then ``preset``, then ``config_file``, then ``overrides``
@@ -69,15 +90,7 @@ def load_config(cls: type[C], *, presets: Mapping[str, Mapping[str, Any]], prese
         _apply(cls, values, presets[preset], f"preset {preset}")
     if config_file is not None:
         path = Path(config_file)
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except OSError as err:
-            raise NatError(f"{path}: cannot read the config file ({err.strerror})") from None
-        except yaml.YAMLError as err:
-            raise NatError(f"{path}: malformed YAML ({str(err).splitlines()[0]})") from None
-        if not isinstance(loaded, dict):
-            raise NatError(f"{path}: a config file must be a mapping of setting: value")
-        _apply(cls, values, loaded, str(path))
+        _apply(cls, values, read_config_file(path), str(path))
     _apply(cls, values, {k: v for k, v in (overrides or {}).items() if v is not None}, "command line")
     try:
         return cls(**values)
