@@ -348,3 +348,16 @@ def test_a_search_resumed_under_auto_reuses_the_threads_it_computed_with(data, t
         assert seen == [2, 1] and "no longer bit-identical" in capsys.readouterr().out
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("field, value, says", [("epoch", "x", "field 'epoch' is 'x'"), ("epoch", -5, "is -5"),
+                                                ("history", "x", "field 'history'")])
+def test_a_hand_edited_search_checkpoint_is_refused_naming_the_field(data, tmp_path, field, value, says):
+    run_search(TINY, data, tmp_path / "run", stop_after=1)
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    state[field] = value
+    torch.save(state, tmp_path / "run" / "last.pt")
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    with pytest.raises(NatError, match=says):
+        run_search(None, data, tmp_path / "run", resume=True)
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before

@@ -243,12 +243,26 @@ def _list(state):
     return [1, 2, 3]
 
 
+def _edited(field, value):
+    def change(state):
+        state[field] = value
+        return state
+    return change
+
+
 @pytest.mark.parametrize("change, expect", [
     (_list, "not a nat checkpoint (it holds a list, not a dict)"),
+    (_edited("epoch", "x"), "field 'epoch' is 'x'"),
+    (_edited("epoch", -5), "field 'epoch' is -5"),
+    (_edited("partial", "x"), "field 'partial' is 'x'"),
+    (_edited("best", "x"), "field 'best' is 'x'"),
+    (_edited("history", [{}, {}, {}]), "field 'history' is 3 rows"),
+    (_edited("threads", 0), "field 'threads' is 0"),
     (_missing_model, "malformed checkpoint (missing 'model')"),
     (_wrong_shapes, "malformed checkpoint"),
     (_mistyped_config, "config is not one this version reads"),
-], ids=["a list", "missing keys", "wrong tensor shapes", "mistyped config field"])
+], ids=["a list", "epoch x", "epoch -5", "partial x", "best x", "history", "threads 0", "missing keys",
+        "wrong tensor shapes", "mistyped config field"])
 def test_malformed_checkpoints_are_refused_in_one_line_and_left_unchanged(finished, data, cache, tmp_path,
                                                                           capsys, change, expect):
     folder = _copy_with(finished, tmp_path, change)

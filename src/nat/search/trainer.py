@@ -339,6 +339,12 @@ class Search:
                 "proxy_scale": None if self.proxy_scale is None else vars(self.proxy_scale).copy()}
 
     def load_state_dict(self, state: dict) -> None:
+        epoch, history = state["epoch"], state["history"]
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= self.cfg.epochs:
+            raise ValueError(f"field 'epoch' is {epoch!r}; it should be the number of finished epochs, "
+                             f"0 to {self.cfg.epochs}")
+        if not isinstance(history, list) or len(history) != epoch or not all(isinstance(r, dict) for r in history):
+            raise ValueError(f"field 'history' should hold one row (a mapping) per finished epoch, {epoch}")
         self.epoch = state["epoch"]
         if self.supernet is not None:
             self.supernet.load_state_dict(state["supernet"])

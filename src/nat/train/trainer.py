@@ -56,6 +56,41 @@ __all__ = ["Trainer", "train", "TrainingDiverged", "Interrupted", "CHECKPOINT_FO
 CHECKPOINT_FORMAT = "nat-train-1"
 # what reading a checkpoint that loads but is not shaped like ours raises
 _MALFORMED = (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError)
+class _Shown(str):
+    """A value described rather than quoted in a message ("3 rows")."""
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def check_resumable(state: dict, epochs: int) -> None:
+    """Refuse, naming the field, a checkpoint whose bookkeeping a hand edit (or a bug) broke, before
+    any of it is used: a bad value found only after an epoch of training would cost that epoch."""
+    def refuse(field: str, value, should: str):
+        shown = value if isinstance(value, _Shown) else repr(value)
+        raise ValueError(f"field {field!r} is {shown}; it should be {should}")
+    epoch = state["epoch"]
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= epochs:
+        refuse("epoch", epoch, f"the number of finished epochs, 0 to {epochs}")
+    history = state["history"]
+    if not isinstance(history, list) or len(history) != epoch or not all(isinstance(r, dict) for r in history):
+        refuse("history", _Shown(f"a {type(history).__name__}" if not isinstance(history, list) else
+                                 f"{len(history)} rows"),
+               f"one row (a mapping) per finished epoch, {epoch}")
+    best = state["best"]
+    if not isinstance(best, dict) or not _number(best.get("test_top1")) or not isinstance(best.get("epoch"), int):
+        refuse("best", best, "a mapping with a number test_top1 and an int epoch")
+    partial = state["partial"]
+    if partial is not None and not (isinstance(partial, dict) and isinstance(partial.get("sums"), list)
+                                    and len(partial["sums"]) == 3 and all(map(_number, partial["sums"]))
+                                    and _number(partial.get("train_time"))):
+        refuse("partial", partial, "empty (null) or the sums and time of the epoch in progress")
+    threads = state.get("threads")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        refuse("threads", threads, "a positive count")
+
+
 CURVES = [("loss", ["train_loss", "test_loss"]), ("top-1 accuracy (%)", ["train_top1", "test_top1"]),
           ("learning rate", ["lr"]), ("training images/s", ["images_per_s"])]
 
@@ -152,6 +187,11 @@ class Trainer:
         self.memory_format = memory_format_for(self.device, cfg.channels_last, cfg.dataset)
         if self.cuda:
             torch.backends.cudnn.benchmark = True
+        if state is not None:
+            try:
+                check_resumable(state, cfg.epochs)
+            except _MALFORMED as err:
+                raise malformed(self.run.last, err) from None
         self.threads = self._threads(cfg.threads, (state or {}).get("threads"))
         self._load_data()
 
