@@ -239,10 +239,10 @@ def test_the_nan_advice_is_a_command_that_exists_and_resumes_with_the_lower_rate
     monkeypatch.setattr(trainer_module.F, "cross_entropy", real)
     advice = str(aborted.value).split("continue with a lower rate: ")[1]
     args = build_parser().parse_args(shlex.split(advice)[1:])  # it parses: every option it names exists
-    assert args.resume and args.w_lr == TINY.w_lr / 2
+    assert args.resume and args.w_lr == pytest.approx(TINY.w_lr / 10)
     run_search(None, data, tmp_path / "run", resume=True, changes={"w_lr": args.w_lr, "theta_lr": 1e-5})
     state = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert state["config"]["w_lr"] == TINY.w_lr / 2 and state["config"]["theta_lr"] == 1e-5
+    assert state["config"]["w_lr"] == args.w_lr and state["config"]["theta_lr"] == 1e-5
     assert state["theta_opts"]["gcn"]["param_groups"][0]["lr"] == 1e-5  # applied, not only recorded
 
 
@@ -361,3 +361,16 @@ def test_a_hand_edited_search_checkpoint_is_refused_naming_the_field(data, tmp_p
     with pytest.raises(NatError, match=says):
         run_search(None, data, tmp_path / "run", resume=True)
     assert (tmp_path / "run" / "last.pt").read_bytes() == before
+
+
+def test_a_policy_rate_that_blows_up_stops_with_advice_that_parses(data, tmp_path, capsys):
+    import shlex
+
+    from nat.cli import build_parser
+    run_search(TINY, data, tmp_path / "run", stop_after=1)
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    with pytest.raises(RunAborted, match="policy.s weights became non-finite") as aborted:
+        run_search(None, data, tmp_path / "run", resume=True, changes={"theta_lr": 1e30})
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before  # nothing non-finite was saved
+    args = build_parser().parse_args(shlex.split(str(aborted.value).split("continue with a lower rate: ")[1])[1:])
+    assert args.resume and args.theta_lr == pytest.approx(1e29)

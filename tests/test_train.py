@@ -191,6 +191,23 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data, cache, tmp_path
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
 
 
+def test_non_finite_weights_at_an_epoch_end_are_never_saved(data, cache, tmp_path):
+    # a NaN in a BatchNorm running mean leaves the training loss finite (training uses batch
+    # statistics) but poisons the test pass and the checkpoint: the run must stop before saving it
+    out = tmp_path / "run"
+
+    def poison(trainer, epoch, step):
+        if (epoch, step) == (0, 0):
+            bn = next(m for m in trainer.net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+            bn.running_mean.fill_(float("nan"))
+
+    with pytest.raises(TrainingDiverged, match=r"epoch 1 ended with non-finite test_loss, .*running_mean.*"
+                                               r"no checkpoint had been saved yet; try a lower rate \(--lr [0-9.e-]+\)$"):
+        quiet(*DARTS, tiny(data, cache), out, on_step=poison).fit()
+    assert not (out / "last.pt").exists() and not (out / "best.pt").exists()
+    assert not (out / "metrics.jsonl").exists() or (out / "metrics.jsonl").read_text() == ""
+
+
 def test_nan_loss_exits_1_without_traceback(data, cache, tmp_path, capsys):
     config = tmp_path / "explode.yaml"
     config.write_text("lr: 1.0e+30\ngrad_clip: 0\nlr_min: 0\n")
@@ -198,6 +215,7 @@ def test_nan_loss_exits_1_without_traceback(data, cache, tmp_path, capsys):
                        "-C", 4, "-L", 3, "--epochs", 1, "--batch-size", 16, "--config", config, "--device", "cpu")
     assert code == 1 and "Traceback" not in err
     assert err.startswith("nat: error: DARTS: the training loss became") and len(err.strip().splitlines()) == 1
+    assert "or gradient clipping (--grad-clip 5)" in err  # clipping was off here: the advice says to turn it on
 
 
 def test_ctrl_c_saves_and_exits_130_then_resumes(data, cache, tmp_path, capsys, monkeypatch):
@@ -517,3 +535,16 @@ def test_a_stop_asked_after_the_epochs_last_check_stops_at_its_end(data, cache, 
     with pytest.raises(Interrupted, match="after epoch 1"):
         quiet(*DARTS, cfg, out, on_epoch=lambda t, row: t.request_stop()).fit()
     assert load_checkpoint(out / "last.pt")["epoch"] == 1
+
+
+def test_metrics_files_hold_json_every_reader_accepts(tmp_path):
+    # Python writes NaN as a bare NaN, which is not JSON (jq, browsers, pandas' strict readers refuse it)
+    from nat.runtime.rundir import RunDir
+    run = RunDir(tmp_path / "run")
+    (tmp_path / "run").mkdir()
+    run.append_metrics({"epoch": 1, "test_loss": float("nan"), "lr": [0.1, float("inf")]})
+    run.write_json("summary.json", {"best": float("-inf")})
+    line = (tmp_path / "run" / "metrics.jsonl").read_text()
+    assert "NaN" not in line and "Infinity" not in line
+    assert json.loads(line) == {"epoch": 1, "test_loss": None, "lr": [0.1, None]}
+    assert json.loads((tmp_path / "run" / "summary.json").read_text()) == {"best": None}

@@ -18,7 +18,11 @@ from ..arch.rules import ACTIONS, action_mask, apply_actions
 from ..errors import GenotypeError, NatError
 from ..ops import OPS
 
-__all__ = ["OP_VOCAB", "CellTensors", "Sample", "Policy", "encode_cell"]
+__all__ = ["OP_VOCAB", "CellTensors", "Sample", "Policy", "PolicyDiverged", "encode_cell"]
+
+
+class PolicyDiverged(NatError):
+    """The policy's action probabilities are not finite (its weights blew up): nothing can be drawn."""
 
 #: Every registered op has an embedding, so any genotype (NAONet's ops too) can be encoded. The
 #: order is append-only -- the ops of the first release sorted, then later additions -- so a saved
@@ -71,6 +75,15 @@ class Sample:
     actions: dict[str, torch.Tensor]
     log_prob: torch.Tensor  # scalar, differentiable
     entropy: torch.Tensor   # scalar, differentiable: sum of per-edge entropies
+
+
+def _probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax of one cell's logits, on the CPU for a seeded draw; refused when not finite (masked
+    actions are -inf logits and 0 probabilities, which is fine; NaN or +inf is not)."""
+    probs = torch.softmax(logits.detach(), dim=-1).cpu()
+    if not bool(torch.isfinite(probs).all()):
+        raise PolicyDiverged("the policy's action probabilities are not finite (its weights blew up)")
+    return probs
 
 
 class Policy(nn.Module):
@@ -145,7 +158,7 @@ class Policy(nn.Module):
         logits = self.logits(beta, no_null=no_null)
         actions = {}
         for name, z in logits.items():
-            probs = torch.softmax(z.detach(), dim=-1).cpu()
+            probs = _probabilities(z)
             actions[name] = torch.multinomial(probs, 1, generator=generator)[:, 0].to(z.device)
         return self._finish(beta, logits, actions)
 
@@ -154,7 +167,7 @@ class Policy(nn.Module):
         """``n`` independent draws alpha ~ pi(. | beta) sharing one forward pass (the logits depend
         on beta alone), each with its own differentiable log-probability."""
         logits = self.logits(beta, no_null=no_null)
-        draws = {name: torch.multinomial(torch.softmax(z.detach(), dim=-1).cpu(), n, replacement=True,
+        draws = {name: torch.multinomial(_probabilities(z), n, replacement=True,
                                          generator=generator).to(z.device) for name, z in logits.items()}
         return [self._finish(beta, logits, {name: d[:, i] for name, d in draws.items()}) for i in range(n)]
 

@@ -17,6 +17,7 @@ epoch.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -88,12 +89,12 @@ class RunDir:
 
     def rewrite_metrics(self, history: list[dict]) -> None:
         if self.main:
-            write_text_atomic(self.path / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in history))
+            write_text_atomic(self.path / "metrics.jsonl", "".join(_json(row) + "\n" for row in history))
 
     def append_metrics(self, row: Mapping[str, Any]) -> None:
         if self.main:
             with open(self.path / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(dict(row)) + "\n")
+                f.write(_json(dict(row)) + "\n")
 
     def read_metrics(self) -> list[dict]:
         path = self.path / "metrics.jsonl"
@@ -110,7 +111,7 @@ class RunDir:
 
     def write_json(self, name: str, data: Mapping[str, Any]) -> None:
         if self.main:
-            write_text_atomic(self.path / name, json.dumps(dict(data), indent=1) + "\n")
+            write_text_atomic(self.path / name, _json(dict(data), indent=1) + "\n")
 
 
 def _remove_if_only_lock(path: Path) -> None:
@@ -120,3 +121,19 @@ def _remove_if_only_lock(path: Path) -> None:
             path.rmdir()
     except OSError:
         pass
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json(data: Any, **kwargs) -> str:
+    """JSON that every reader accepts: NaN and infinity (which Python writes as bare ``NaN``, not
+    JSON) become ``null``."""
+    return json.dumps(_finite(data), allow_nan=False, **kwargs)

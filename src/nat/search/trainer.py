@@ -39,6 +39,7 @@ from ..data import Augment, BatchLoader, Dataset, split_indices, subset_indices
 from ..errors import NatError, RunAborted
 from ..ops import OPS, op_kind
 from ..policy import Policy, make_policy
+from ..policy.base import PolicyDiverged
 from ..runtime import Dist, RunDir, config_to_dict, init_distributed, save_checkpoint
 from ..runtime.checkpoint import malformed
 from ..runtime.progress import progress
@@ -215,7 +216,7 @@ class Search:
             if not torch.isfinite(loss):
                 raise RunAborted(f"supernet loss is {loss.item()} at epoch {self.epoch + 1}, step {step + 1}; "
                                  f"the last good state is in {self.run_dir.last}; continue with a lower rate: "
-                                 f"nat search --out {self.run_dir.path} --resume --w-lr {self.cfg.w_lr / 2:g}")
+                                 f"nat search --out {self.run_dir.path} --resume --w-lr {self.cfg.w_lr / 10:g}")
             self.w_opt.zero_grad(set_to_none=True)
             loss.backward()
             if self.dist.enabled:  # every rank ran the same beta: average the gradients it produced
@@ -254,10 +255,13 @@ class Search:
                 beta = self.space.sample(self.rng)
                 r_beta = self._score(beta, batches)
                 for name, policy in self.policies.items():
-                    if cfg.baseline == "loo":
-                        draws = policy.sample_many(beta, cfg.n, self.policy_gens[name])
-                    else:
-                        draws = [policy.sample(beta, self.policy_gens[name]) for _ in range(cfg.n)]
+                    try:
+                        if cfg.baseline == "loo":
+                            draws = policy.sample_many(beta, cfg.n, self.policy_gens[name])
+                        else:
+                            draws = [policy.sample(beta, self.policy_gens[name]) for _ in range(cfg.n)]
+                    except PolicyDiverged:
+                        self._policy_diverged(name)
                     rewards = [self._score(s.alpha, batches) - r_beta for s in draws]
                     if cfg.baseline == "loo":
                         advantages = leave_one_out_advantages(rewards, scale=cfg.advantage_scale == "std")
@@ -275,6 +279,8 @@ class Search:
                 opt.zero_grad(set_to_none=True)
                 losses[name].backward()
                 opt.step()
+                if not all(bool(torch.isfinite(p).all()) for p in self.policies[name].parameters()):
+                    self._policy_diverged(name)
         row = {}
         for i, (name, st) in enumerate(stats.items()):
             prefix = "" if i == 0 else f"{name}_"
@@ -285,6 +291,12 @@ class Search:
             for move in TRANSITIONS:
                 row[f"{prefix}share_{move.replace('->', '_to_')}"] = st["moves"][move] / max(st["edges"], 1)
         return row
+
+    def _policy_diverged(self, name: str) -> None:
+        """Stop before a policy with non-finite weights (or overflowing logits) is saved."""
+        raise RunAborted(f"the {name} policy's weights became non-finite at epoch {self.epoch + 1}; the last good "
+                         f"state is in {self.run_dir.last}; continue with a lower rate: nat search --out "
+                         f"{self.run_dir.path} --resume --theta-lr {self.cfg.theta_lr / 10:g}")
 
     def _score(self, genotype: Genotype | None, batches: list) -> float:
         """The score in [0, 1] a reward is made of (accuracy or fit, ``reward_score``); an alpha whose output no longer depends on

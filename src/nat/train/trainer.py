@@ -270,6 +270,20 @@ class Trainer:
                      "longer bit-identical to a run never stopped (leave --threads out to reuse its count)")
         return apply_threads(asked)
 
+    def _non_finite_tensors(self) -> list[str]:
+        """Names of the network's weights and buffers holding NaN or infinity."""
+        return [name for name, t in self.net.state_dict().items()
+                if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+    def _diverged(self, what: str) -> None:
+        """Stop before anything non-finite is saved, with advice that fits this run's settings."""
+        kept = f"kept {self.run.last}, the last good state" if self.run.last.exists() else \
+            "no checkpoint had been saved yet"
+        advice = f"a lower rate (--lr {self.cfg.lr / 10:g})"
+        if self.cfg.grad_clip <= 0:
+            advice += " or gradient clipping (--grad-clip 5)"
+        raise TrainingDiverged(f"{self.arch}: {what}; stopped, {kept}; try {advice}")
+
     def _restore(self, state: dict) -> None:
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -406,9 +420,7 @@ class Trainer:
             total, stop = d.all_reduce_mean(torch.cat([sums, flag])).split([3, 1])
             loss = total[0].item() / max(total[2].item(), 1)
             if not math.isfinite(loss):
-                kept = f"kept {self.run.last}" if self.run.last.exists() else "no checkpoint had been saved yet"
-                raise TrainingDiverged(f"{self.arch}: the training loss became {loss} in epoch {e + 1} (by step "
-                                       f"{step + 1}); stopped, {kept}; try a lower lr or gradient clipping")
+                self._diverged(f"the training loss became {loss} in epoch {e + 1} (by step {step + 1})")
             stop_agreed = stop.item() > 0
             bar.set_postfix(loss=f"{loss:.3f}", top1=f"{100 * total[1].item() / total[2].item():.1f}%", refresh=False)
             if stop_agreed and step + 1 < steps:  # at the epoch's end, finish it first, then stop
@@ -428,6 +440,10 @@ class Trainer:
                "lr": lr, "drop_path": getattr(self.net, "drop_path_prob", 0.0),
                "images_per_s": total[2].item() * d.world_size / max(train_time, 1e-9),
                "time": train_time + time.perf_counter() - start}
+        broken = [k for k in ("train_loss", "test_loss") if not math.isfinite(row[k])] + self._non_finite_tensors()
+        if broken:  # a loss that overflowed without becoming NaN can still leave NaN weights: never save those
+            self._diverged(f"epoch {e + 1} ended with non-finite {', '.join(broken[:3])}"
+                           + (f" and {len(broken) - 3} more" if len(broken) > 3 else ""))
         skipped = self._skipped_images()
         if skipped:
             row["skipped_images"] = skipped
