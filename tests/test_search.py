@@ -1,6 +1,8 @@
 """NAT's search and transform: the supernet, exact resume, the cost guarantee, the commands."""
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -249,7 +251,7 @@ def test_the_nan_advice_is_a_command_that_exists_and_resumes_with_the_lower_rate
 @pytest.mark.parametrize("argv, refused", [
     (["--seed", "3"], "cannot change seed"),
     (["--channels", "8"], "cannot change channels"),
-    (["--preset", "tiny"], "cannot change preset"),
+    (["--preset", "darts-cpu"], "channels,"),
 ])
 def test_search_resume_refuses_settings_that_would_make_another_run(data, tmp_path, capsys, argv, refused):
     from nat.cli import main
@@ -374,3 +376,42 @@ def test_a_policy_rate_that_blows_up_stops_with_advice_that_parses(data, tmp_pat
     assert (tmp_path / "run" / "last.pt").read_bytes() == before  # nothing non-finite was saved
     args = build_parser().parse_args(shlex.split(str(aborted.value).split("continue with a lower rate: ")[1])[1:])
     assert args.resume and args.theta_lr == pytest.approx(1e29)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_a_search_saying_what_was_kept_and_how_to_resume(data, tmp_path, monkeypatch, signum):
+    from nat.errors import RunStopped
+    real = trainer_module.Search.train_weights
+
+    def train_weights(self):
+        if self.epoch == 1:  # a scheduler's SIGTERM (or Ctrl-C) in the second epoch
+            os.kill(os.getpid(), signum)
+        return real(self)
+    monkeypatch.setattr(trainer_module.Search, "train_weights", train_weights)
+    with pytest.raises(RunStopped) as stopped:
+        run_search(TINY, data, tmp_path / "run")
+    message = str(stopped.value)
+    assert stopped.value.exit_code == 128 + signum and signal.Signals(signum).name in message
+    assert "stopped in epoch 2" in message and "holds epoch 1" in message
+    assert message.endswith(f"nat search --out {tmp_path / 'run'} --resume")
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
+    monkeypatch.setattr(trainer_module.Search, "train_weights", real)
+    assert run_search(None, data, tmp_path / "run", resume=True)["epochs"] == TINY.epochs
+
+
+def test_search_resume_with_the_runs_own_preset_or_config_is_no_change(data, tmp_path, capsys):
+    from nat.cli import main
+    from nat.runtime.config import write_yaml
+    own = tmp_path / "own.yaml"
+    write_yaml({"channels": TINY.channels, "layers": TINY.layers, "batch_size": TINY.batch_size, "epochs": 2,
+                "w_steps": TINY.w_steps, "theta_steps": TINY.theta_steps, "policy": TINY.policy, "device": "cpu"}, own)
+    cfg = SearchConfig(**{**vars(TINY), "epochs": 2})
+    run_search(cfg, data, tmp_path / "run", stop_after=1)
+    capsys.readouterr()
+    # through the command line the settings pass; only the data (in memory here) is missing
+    assert main(["search", "--out", str(tmp_path / "run"), "--resume", "--config", str(own), "--seed", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot change" not in err and "needs data" in err
+    own_settings = {"channels": TINY.channels, "policy": TINY.policy, "seed": 0, "epochs": 2}
+    run_search(None, data, tmp_path / "run", resume=True, changes=own_settings)
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 2

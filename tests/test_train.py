@@ -548,3 +548,13 @@ def test_metrics_files_hold_json_every_reader_accepts(tmp_path):
     assert "NaN" not in line and "Infinity" not in line
     assert json.loads(line) == {"epoch": 1, "test_loss": None, "lr": [0.1, None]}
     assert json.loads((tmp_path / "run" / "summary.json").read_text()) == {"best": None}
+
+
+def test_skipping_bad_images_with_the_in_memory_loader_says_what_it_means(data, cache, tmp_path):
+    messages = []
+    Trainer(*DARTS, tiny(data, cache, bad_images="skip", loader="memory", epochs=1), tmp_path / "run",
+            log=messages.append, bars=False)
+    assert any("--bad-images skip applies to the stream loader" in m for m in messages)
+    messages.clear()
+    Trainer(*DARTS, tiny(data, cache, loader="memory", epochs=1), tmp_path / "other", log=messages.append, bars=False)
+    assert not any("--bad-images" in m for m in messages)

@@ -6,7 +6,7 @@ say *where* (file, cell, edge) and *what*; tracebacks are for programming errors
 
 from __future__ import annotations
 
-__all__ = ["NatError", "GenotypeError", "RunAborted"]
+__all__ = ["NatError", "GenotypeError", "RunAborted", "RunStopped"]
 
 
 class NatError(Exception):
@@ -19,6 +19,15 @@ class RunAborted(NatError):
     """A long run stopped on purpose (e.g. a NaN loss); its last good checkpoint is kept."""
 
     exit_code = 1
+
+
+class RunStopped(NatError):
+    """A long run stopped by a signal (Ctrl-C, SIGTERM from a scheduler); the message says what was
+    kept and how to resume. Exits ``128 + signum``, as a shell reports a killed process."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum
 
 
 class GenotypeError(NatError):

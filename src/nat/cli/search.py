@@ -174,9 +174,16 @@ def cmd_search(args) -> int:
         args.resume, args.preset, args.config = True, None, None
         overrides = dict.fromkeys(overrides)
     if args.resume:
-        asked = {k: v for k, v in overrides.items() if v is not None and k not in ("epochs", "device")}
-        if args.preset or args.config:
-            asked |= {"preset" if args.preset else "config": args.preset or args.config}
+        # the run's own --preset or --config is no change: what they set is compared, setting by setting
+        asked = {}
+        if args.preset:
+            if args.preset not in PRESETS:
+                raise NatError(f"unknown preset '{args.preset}' (known: {', '.join(PRESETS)})")
+            asked |= {k.replace("-", "_"): v for k, v in PRESETS[args.preset].items()}
+        if args.config:
+            from ..runtime.config import read_config_file
+            asked |= {str(k).replace("-", "_"): v for k, v in read_config_file(args.config).items()}
+        asked |= {k: v for k, v in overrides.items() if v is not None and k not in ("epochs", "device")}
         data = load_dataset(args.data) if args.data else None  # a table-reward run needs none
         run_search(None, data, args.out, resume=True, epochs=args.epochs, device=args.device, changes=asked,
                    threads=args.threads)

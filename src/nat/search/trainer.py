@@ -20,9 +20,12 @@ what ``nat transform`` loads), ``transformer-<policy>.pt`` for each policy, ``su
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
+import signal
+import threading
 import time
 from collections import Counter
 from dataclasses import replace
@@ -36,7 +39,7 @@ from ..arch import nb201
 from ..arch.genotype import Genotype
 from ..arch.space import CellSpace, get_space
 from ..data import Augment, BatchLoader, Dataset, split_indices, subset_indices
-from ..errors import NatError, RunAborted
+from ..errors import NatError, RunAborted, RunStopped
 from ..ops import OPS, op_kind
 from ..policy import Policy, make_policy
 from ..policy.base import PolicyDiverged
@@ -394,6 +397,40 @@ class Search:
         end = self.cfg.epochs if stop_after is None else min(self.cfg.epochs, stop_after)
         if self.dist.is_main:
             print(f"reward: {describe_reward(config_to_dict(self.cfg))}", flush=True)
+        with self._stops_on_signals():
+            self._epochs(end)
+        summary = {"epochs": self.epoch, "policies": list(self.policies),
+                   "reward": describe_reward(config_to_dict(self.cfg)),
+                   "final": self.history[-1] if self.history else {},
+                   "supernet_params": sum(p.numel() for p in self.supernet.parameters()) if self.supernet else None}
+        self.run_dir.write_json("summary.json", summary)
+        self._plot()
+        return summary
+
+    @contextlib.contextmanager
+    def _stops_on_signals(self):
+        """Ctrl-C or SIGTERM: stop now, keeping the last finished epoch's checkpoint, and say how to
+        resume. A search checkpoints at each epoch's end and resumes exactly from there, so the
+        epoch in progress is given up rather than finished (minutes a scheduler may not grant)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, _frame):
+            raise KeyboardInterrupt(signum)
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        except KeyboardInterrupt as stop:
+            signum = stop.args[0] if stop.args and isinstance(stop.args[0], int) else signal.SIGINT
+            kept = (f"{self.run_dir.last} holds epoch {self.epoch}" if self.epoch else "no epoch had finished")
+            raise RunStopped(f"{signal.Signals(signum).name}: stopped in epoch {self.epoch + 1}; {kept}; continue "
+                             f"with: nat search --out {self.run_dir.path} --resume", int(signum)) from None
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+    def _epochs(self, end: int) -> None:
         while self.epoch < end:
             start = time.perf_counter()
             weights = self.train_weights() if self.supernet is not None else {}
@@ -406,13 +443,6 @@ class Search:
             self.run_dir.append_metrics(row)
             if self.dist.is_main:
                 print(_epoch_line(row), flush=True)
-        summary = {"epochs": self.epoch, "policies": list(self.policies),
-                   "reward": describe_reward(config_to_dict(self.cfg)),
-                   "final": self.history[-1] if self.history else {},
-                   "supernet_params": sum(p.numel() for p in self.supernet.parameters()) if self.supernet else None}
-        self.run_dir.write_json("summary.json", summary)
-        self._plot()
-        return summary
 
     def _plot(self) -> None:
         if not self.dist.is_main or not self.history:
@@ -465,10 +495,6 @@ def run_search(cfg: SearchConfig | None, data: Dataset | None, out: str | Path, 
     is what keeps a resume bit-identical to a run never stopped.
     """
     changes = dict(changes or {})
-    fixed = sorted(set(changes) - set(RESUME_CHANGEABLE))
-    if fixed:
-        raise NatError(f"{out}: --resume continues the search as it was configured; cannot change "
-                       f"{', '.join(fixed)} (those that may change: {', '.join(RESUME_CHANGEABLE)})")
     # Under torchrun only rank 0 writes, so only rank 0 takes the folder's lock.
     run_dir = RunDir(out, main=int(os.environ.get("RANK", "0")) == 0)
     run_dir.prepare(resume=resume)
@@ -484,6 +510,11 @@ def run_search(cfg: SearchConfig | None, data: Dataset | None, out: str | Path, 
                 cfg = SearchConfig.from_dict(state["config"])
             except (KeyError, TypeError, ValueError, AttributeError) as err:
                 raise malformed(run_dir.last, err) from None
+            # a setting given with the value the run already has (its own --preset, say) is no change
+            recorded = config_to_dict(cfg)
+            changes = {k: v for k, v in changes.items()
+                       if k in RESUME_CHANGEABLE or recorded.get(k, object()) != (list(v) if isinstance(v, tuple) else v)}
+            _refuse_fixed(out, changes)
         _set_threads(threads, (state or {}).get("threads"))
         cfg = replace(cfg, **{k: v for k, v in (("epochs", epochs), ("device", device)) if v is not None},
                       **(changes if resume else {}))
@@ -500,6 +531,13 @@ def run_search(cfg: SearchConfig | None, data: Dataset | None, out: str | Path, 
         return search.run(stop_after=stop_after)
     finally:
         run_dir.close()
+
+
+def _refuse_fixed(out, changes: dict) -> None:
+    fixed = sorted(set(changes) - set(RESUME_CHANGEABLE))
+    if fixed:
+        raise NatError(f"{out}: --resume continues the search as it was configured; cannot change "
+                       f"{', '.join(fixed)} (those that may change: {', '.join(RESUME_CHANGEABLE)})")
 
 
 def _set_threads(asked: int | str | None, recorded: int | None) -> None:

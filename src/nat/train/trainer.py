@@ -236,6 +236,10 @@ class Trainer:
         data = open_training_data(cfg, progress=self.bars)
         if dist.is_main:
             dist.barrier()
+            if cfg.bad_images == "skip" and not data.streamed:
+                self.log("note: --bad-images skip applies to the stream loader; the in-memory one decoded every "
+                         "image up front, and all were readable (an unreadable one stops it, named; --loader stream "
+                         "skips them instead)")
         size = DATASETS[cfg.dataset]["input_size"]
         h, w = data.image_size
         if (h, w) != (size, size):
