@@ -112,7 +112,9 @@ def build_model(arch: Arch, dataset: str | None = None, *, channels: int | None 
                 num_classes: int | None = None, auxiliary: bool = False, backbone: str | None = None,
                 width_mult: float = 1.0, name: str | None = None) -> nn.Module:
     """A freshly initialised ``torch.nn.Module`` for ``arch`` (see the module's docs for which
-    network). ``auxiliary`` adds the auxiliary head of a cell stack; ``backbone`` builds the cell
+    network). ``auxiliary`` adds the auxiliary head of a cell stack: ``model(x)`` still returns the
+    logits alone (unlike DARTS code, whose ``model(x)`` returns ``(logits, aux)`` in training mode);
+    ``model.forward_train(x)`` returns ``(logits, aux_logits)``. ``backbone`` builds the cell
     into that hand-crafted network instead (``width_mult`` scales its widths)."""
     label, genotype = resolve(arch, name=name)
     key = backbone_of(arch, backbone)
