@@ -4,7 +4,7 @@
    `experiments/nb201_fidelity.py` writes).
 2. Scores every connected cell once with the frozen supernet on the same held-out images
    (``--images``): accuracy, and the fit ``100 * exp(-cross-entropy)``, which tracks the truth
-   better than accuracy (README). The scores go to ``supernet-scores.csv`` -- the supernet's
+   better than accuracy (docs/results/nas-bench-201.md). The scores go to ``supernet-scores.csv`` -- the supernet's
    judgement, not the benchmark's.
 3. For each seed trains the policy (`nb201-learner` preset: edge-conditioned GCN, leave-one-out
    baseline) with those scores as rewards: Algorithm 1's theta phase against a frozen supernet,

@@ -29,7 +29,7 @@ def test_every_op_builds_at_both_strides(name, stride):
         assert y.shape == (2, 8, -(-size // stride), -(-size // stride))
 
 
-# Published per-op costs at 128 -> 128 channels on a 32x32 input (reference-facts.md; params
+# Published per-op costs at 128 -> 128 channels on a 32x32 input (the authors' code; params
 # there exclude BatchNorm).
 PUBLISHED_OP_COSTS = {
     "conv_5x5": (419.4e6, 409.6e3), "conv_3x3": (151.0e6, 147.5e3), "sep_conv_5x5": (40.1e6, 39.2e3),
@@ -140,7 +140,7 @@ def test_enas_and_nat_enas_cost_the_same_as_in_table_2():
 
 def test_darts_imagenet_matches_the_darts_paper():
     # DARTS (Liu et al., 2019), Table 3: 4.7M parameters on ImageNet. Its 574M multiply-adds
-    # come from a counter that over-counts strided convolutions; the true count is ~530M (README).
+    # come from a counter that over-counts strided convolutions; the true count is ~530M (docs/reference/costs.md).
     cost = genotype_cost(zoo.get("DARTS").genotype, NetworkConfig("imagenet"))
     assert cost.params == pytest.approx(4.7e6, rel=0.03)
     assert 500e6 < cost.madds < 574e6

@@ -9,7 +9,7 @@ both directions along the edges, self-loops keeping each vertex's own features. 
 then scored from its endpoints' features *and its own op and the cell type*.
 
 This fixes the reference code's defect: there, without self-loops and with logits read off the
-target vertex only, an edge's own op never reached its logits (reference-facts.md); here
+target vertex only, an edge's own op never reached its logits (a defect of the authors' code); here
 changing one edge's op changes that edge's distribution (regression-tested).
 """
 

@@ -148,7 +148,7 @@ class SearchConfig:
 
 
 PRESETS: dict[str, dict] = {
-    # The reference settings (paper Sec. 4, reference-facts.md): days on a CPU, hours on a GPU.
+    # The reference settings (paper Sec. 4 and the authors' code): days on a CPU, hours on a GPU.
     "paper": {},
     # Seconds: a smoke test of the whole loop.
     "tiny": {"channels": 8, "layers": 5, "subset": 640, "batch_size": 32, "epochs": 2},
@@ -193,12 +193,12 @@ PRESETS["darts-cpu-fair"] = {**PRESETS["darts-cpu"], "sampler": "fair", "epochs"
 
 # nb201-cpu with de-isomorphic sampling: each distinct function a cell computes is trained equally
 # often. Uniform codes mostly train simple cells written many ways (dead edges), and the supernet
-# then cannot see what a convolution is worth against a skip (README, step 8).
+# then cannot see what a convolution is worth against a skip (docs/results/nas-bench-201.md, de-isomorphic sampling).
 PRESETS["nb201-cpu-deiso"] = {**PRESETS["nb201-cpu"], "sampler": "deiso"}
 
 # nb201-cpu-deiso stopped halfway down its cosine (epoch 50 of a 100-epoch schedule, the rate still
 # at half its peak): the deiso supernet's judgement peaks there and then declines as it goes on
-# fitting its training images (README, step 9). Half the minutes, and truer.
+# fitting its training images (docs/results/nas-bench-201.md, deiso-mid). Half the minutes, and truer.
 PRESETS["nb201-cpu-deiso-mid"] = {**PRESETS["nb201-cpu-deiso"], "epochs": 50, "w_lr_epochs": 100}
 
 # nb201-cpu-deiso stopped a quarter of the way down its cosine (epoch 25 of 100), the supernet alone

@@ -4,7 +4,7 @@ Every possible edge ``(src, dst)`` of every cell holds one module per candidate 
 pass takes a genotype and runs only the ops it names, so weights are shared per
 (cell, edge, op). BatchNorm has no affine parameters and never tracks running statistics: a
 shared network sees a different architecture at every step, and running averages pooled over
-many architectures would mislead every single one of them (reference-facts.md), so every pass,
+many architectures would mislead every single one of them (the authors' code tracks them), so every pass,
 reward passes included, normalises with the statistics of its own batch.
 
 Cells output a *variable* set of nodes: the loose ends of ENAS-style cells depend on the
