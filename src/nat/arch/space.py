@@ -9,9 +9,10 @@ has its own rule (every node reads every earlier node once), one input node, a f
 one cell used everywhere: it is *tied*, so samplers and policies decide one cell and genotypes
 carry it as both their normal and reduction cell (:mod:`nat.arch.nb201`).
 
-A space also names, as ``module:attribute`` text resolved on use (so this module imports no
-torch), the network class its genotypes are built into (``network``: costs, training) and its
-supernet class (``supernet``: search), both taking a genotype-independent config.
+A space knows nothing of torch. The network its genotypes are built into and its supernet are
+found by the space's name in registries that the owning modules fill in themselves
+(:func:`nat.nn.registry.network_class`, :func:`nat.search.supernet.supernet_class`), so a new
+space adds its network and supernet beside it without editing this module.
 """
 
 from __future__ import annotations
@@ -99,8 +100,6 @@ class CellSpace:
         sample_ops: ops the input distribution p(beta) draws from; ``None``: every op but null,
             the paper's. A space that samples null redraws a cell whose output is disconnected.
         input_nodes: the input nodes its cells read (drawings show these).
-        network: ``module:class`` of the network built from its genotypes, ``(genotype, NetworkConfig)``.
-        supernet: ``module:class`` of its supernet, ``(SupernetConfig)``.
     """
 
     name: str
