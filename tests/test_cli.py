@@ -78,7 +78,7 @@ def test_check_reports_the_broken_edge(capsys):
     (["cost", "DARTS", "--channels", "7"], "--channels must be even"),
     (["transform", "DARTS", "-C", "9"], "--channels must be even"),  # the same size checks everywhere
     (["transform", "DARTS", "-L", "2"], "--layers must be at least 3"),
-    (["show", "missing.json"], "missing.json: cannot read the file"),
+    (["show", "missing.json"], "missing.json: cannot read the genotype file"),
 ])
 def test_errors_are_one_line_with_status_2(capsys, argv, expected):
     code, out, err = run(capsys, *argv)

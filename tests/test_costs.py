@@ -48,7 +48,7 @@ def test_paper_sizes_and_the_published_figures():
     assert cost == _built(darts, NetworkConfig(auxiliary=True))
     assert round(cost.params / 1e6, 1) == 3.3
     imagenet = NetworkConfig("imagenet", auxiliary=True)  # C=48, L=14: 4.7M as published; MAdds 529.9M
-    cost = cell_stack_cost(darts, imagenet)                # (the published 574M counts more: README)
+    cost = cell_stack_cost(darts, imagenet)                # (the published 574M counts more: docs/reference/costs.md)
     assert (round(cost.params / 1e6, 1), round(cost.madds / 1e5)) == (4.7, 5299)
 
 

@@ -157,7 +157,7 @@ def test_zoo_layout_file_with_name():
 
 
 def test_missing_file():
-    with pytest.raises(GenotypeError, match="cannot read the file"):
+    with pytest.raises(GenotypeError, match="cannot read the genotype file"):
         read_genotype_file("/nonexistent/g.json")
 
 
