@@ -415,3 +415,16 @@ def test_search_resume_with_the_runs_own_preset_or_config_is_no_change(data, tmp
     own_settings = {"channels": TINY.channels, "policy": TINY.policy, "seed": 0, "epochs": 2}
     run_search(None, data, tmp_path / "run", resume=True, changes=own_settings)
     assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 2
+
+
+def test_the_recommended_selection_reports_its_track_record_and_an_overridden_one_does_not():
+    from nat.api import _track_record, resolve
+    cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    shipped = load_transformer(None, resolve(cell)[1])
+    for objective in ("accurate", "compact"):
+        chosen = Selection().with_options(**{k: v for k, v in shipped.recommended[objective].items()
+                                             if k != "measured"})
+        note = _track_record(shipped, chosen, judged=True)
+        assert note.startswith(f"track record of this {objective} selection: ") and "best quarter" in note
+        assert _track_record(shipped, chosen.with_options(significance=1.5), judged=True) is None  # not what was measured
+        assert _track_record(shipped, chosen, judged=False) is None  # unjudged: the policy alone

@@ -88,6 +88,16 @@ def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *
                                  "proxy": proxy, "proxy_weight": proxy_weight})
 
 
+def _track_record(model, selection, *, judged: bool) -> str | None:
+    """How the selection just applied did where an answer key could grade it, when it is the one
+    the transformer recommends and the file says: a verdict's z alone overstates how sure it is."""
+    from .search.transform import recommended_selection
+    saved = model.recommended.get(selection.objective) or {}
+    if not judged or "measured" not in saved or recommended_selection(model, selection.objective) != selection:
+        return None
+    return f"track record of this {selection.objective} selection: {saved['measured']}"
+
+
 def _transform(arch, transformer, *, select_on, selection, dataset, channels, layers, seed, name, asked):
     from .search.transform import Transformer, check_space, recommended_selection, selection_batches
     from .search.transform import transform as run
@@ -116,6 +126,9 @@ def _transform(arch, transformer, *, select_on, selection, dataset, channels, la
     kwargs = {"cost_config": config} if config is not None else {}
     result = run(beta, model, selection, batches=batches, seed=seed, cost_fn=cost_fn, **kwargs)
     result.label, result.size, result.transformer = label, size, model.source
+    track_record = _track_record(model, selection, judged=select_on is not None)
+    if track_record:
+        result.notes.append(track_record)
     if transformer is None:
         result.notes.insert(0, _family_note(beta))
         from .search.transform import shipped_caution, shipped_transformer
