@@ -222,3 +222,22 @@ def test_compact_results_over_random_cells_are_legal_and_no_costlier():
         assert is_legal_transformation(beta, result.genotype)
         assert _params(result.genotype) <= _params(beta)
         assert result.genotype == beta or _params(result.genotype) < _params(beta)
+
+
+@pytest.mark.parametrize("objective", ["accurate", "compact"])
+def test_max_changes_caps_how_many_edges_the_result_changes(objective):
+    beta = nb201.genotype_from_string(EXAMPLE)
+    t, batches = _stand_in(_Tabled(lambda g: 1.0 - 0.05 * sum(e.op == NULL for e in g.normal.edges)))
+    free = transform(beta, t, Selection(objective=objective, refine=True, candidates=8), batches=batches,
+                     cost_fn=COST)
+    assert len(free.changed) > 1  # left free, this judge wants many nulls
+    for cap in (1, 2):
+        capped = transform(beta, t, Selection(objective=objective, refine=True, candidates=8, max_changes=cap),
+                           batches=batches, cost_fn=COST)
+        assert 1 <= len(capped.changed) <= cap and is_legal_transformation(beta, capped.genotype)
+
+
+def test_max_changes_must_be_a_positive_count():
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(NatError, match="--max-changes must be a whole number"):
+            Selection(max_changes=bad)

@@ -58,7 +58,7 @@ def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *
               candidates: int | None = None, subset: int | None = None, score: str | None = None,
               refine: bool | None = None, margin: float | None = None, significance: float | None = None,
               tolerance: float | None = None, proxy: str | None = None, proxy_weight: float | None = None,
-              dataset: str | None = None, channels: int | None = None, layers: int | None = None,
+              max_changes: int | None = None, dataset: str | None = None, channels: int | None = None, layers: int | None = None,
               seed: int = 0, name: str | None = None, threads: int | str | None = "auto") -> TransformResult:
     """Transform ``arch`` with a trained policy (``nat transform``).
 
@@ -85,7 +85,7 @@ def transform(arch: Arch, transformer: str | Path | Transformer | None = None, *
                           asked={"objective": objective, "no_null": no_null, "greedy": greedy,
                                  "candidates": candidates, "subset": subset, "score": score, "refine": refine,
                                  "margin": margin, "significance": significance, "tolerance": tolerance,
-                                 "proxy": proxy, "proxy_weight": proxy_weight})
+                                 "proxy": proxy, "proxy_weight": proxy_weight, "max_changes": max_changes})
 
 
 def _track_record(model, selection, *, judged: bool) -> str | None:

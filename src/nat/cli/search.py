@@ -55,13 +55,15 @@ def _selection_args(p: argparse.ArgumentParser) -> None:
                    help="with --select-on: rank by the supernet's score plus this training-free one (synflow)")
     p.add_argument("--proxy-weight", type=non_negative, metavar="W",
                    help="the proxy's weight in standard units (default 1, untuned)")
+    p.add_argument("--max-changes", type=positive_int, metavar="N",
+                   help="return a cell that differs from the input in at most N edges (default: any number)")
 
 
 def selection_options(args) -> dict:
     """The selection options given on the command line (None where left out)."""
     return {k: getattr(args, k, None) for k in ("objective", "no_null", "greedy", "candidates", "subset", "score",
                                                   "refine", "margin", "significance", "tolerance", "proxy",
-                                                  "proxy_weight")}
+                                                  "proxy_weight", "max_changes")}
 
 
 def register(sub) -> None:

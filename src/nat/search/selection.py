@@ -51,6 +51,9 @@ class Selection:
         proxy_weight: its weight in standard units.
         objective: ``accurate`` or ``compact``.
         no_null: no edge that carries an op becomes null.
+        max_changes: the result differs from the input in at most this many edges (``None``: any
+            number). Each change a supernet judges adds its error; on good cells, where the true
+            differences are tenths of a point, one judged change is worth more than a string of them.
     """
 
     candidates: int = 10
@@ -65,12 +68,16 @@ class Selection:
     proxy_weight: float = 1.0
     objective: str = "accurate"
     no_null: bool = False
+    max_changes: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("candidates", "subset"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise NatError(f"--{name} must be a whole number of at least 1, got {value!r}")
+        if self.max_changes is not None and (isinstance(self.max_changes, bool) or not isinstance(self.max_changes, int)
+                                             or self.max_changes < 1):
+            raise NatError(f"--max-changes must be a whole number of at least 1, got {self.max_changes!r}")
         if self.score not in SCORES:
             raise NatError(f"--score must be one of {', '.join(SCORES)}, got {self.score!r}")
         if self.objective not in OBJECTIVES:
@@ -132,4 +139,6 @@ class Selection:
                 how += f"; kept only if its held-out loss beats the input's by {self.significance:g} SE"
         if self.no_null:
             how += "; no edge becomes null"
+        if self.max_changes is not None:
+            how += f"; at most {self.max_changes} edge(s) changed"
         return how

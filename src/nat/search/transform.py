@@ -390,11 +390,19 @@ def transform(beta: Genotype, transformer: Transformer, selection: Selection = S
     method = f"{'Maximum' if selection.greedy else 'Sampling'}-{name}" + ("+refine" if selection.refine else "")
     if selection.objective == "compact":
         method = f"{method}, compact"
+    if selection.max_changes is not None:  # before anything is judged: what may not be returned is not scored
+        for c in pool.values():
+            if c.dropped is None and len(changed_edges(beta, c.genotype)) > selection.max_changes:
+                c.dropped = f"changes more than {selection.max_changes} edge(s)"
     usable = [c for c in pool.values() if c.dropped is None]
-    allowed = lambda g: _cost_problem(g, before, cost) is None  # noqa: E731
+
+    def allowed(g: Genotype) -> bool:  # what refinement and the compact descent may step to
+        return (_cost_problem(g, before, cost) is None
+                and (selection.max_changes is None or len(changed_edges(beta, g)) <= selection.max_changes))
     chosen = beta
     steps: list[dict] = []
-    if not usable:
+    searches_on = judge is not None and (selection.refine or selection.objective == "compact")
+    if not usable and not searches_on:  # refinement and the compact descent start from the input itself
         notes.append("no candidate was legal and no costlier: the input is returned unchanged")
     elif judge is None:
         top = max(usable, key=lambda c: c.log_prob)
@@ -471,8 +479,10 @@ def _choose_accurate(beta: Genotype, usable: list[Candidate], judge: Judge, sele
     for c in usable:
         c.score = judge.score(c.genotype)
     input_score = judge.score(beta)
-    top = max(usable, key=lambda c: (c.score, c.log_prob))
-    best, best_score = top.genotype, top.score
+    best, best_score = beta, input_score
+    if usable:
+        top = max(usable, key=lambda c: (c.score, c.log_prob))
+        best, best_score = top.genotype, top.score
     rival = max((c.score for c in usable if c.genotype != beta), default=None)
     if input_score >= best_score:  # ties keep the input
         best, best_score = beta, input_score
