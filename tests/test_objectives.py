@@ -135,12 +135,19 @@ def test_an_ensembles_z_counts_its_members_disagreement():
     assert d.numel() == 5
 
 
-@pytest.mark.parametrize("objective", ["accurate", "compact"])
-def test_no_null_makes_no_edge_null(objective):
+def _null_seeking(objective: str):
+    """A judge that scores every null edge better, and what it returns left free: the case the
+    selection's restrictions (no null, at most N changes) are tested against."""
     beta = nb201.genotype_from_string(EXAMPLE)
     t, batches = _stand_in(_Tabled(lambda g: 1.0 - 0.05 * sum(e.op == NULL for e in g.normal.edges)))
     free = transform(beta, t, Selection(objective=objective, refine=True, candidates=8), batches=batches,
                      cost_fn=COST)
+    return beta, t, batches, free
+
+
+@pytest.mark.parametrize("objective", ["accurate", "compact"])
+def test_no_null_makes_no_edge_null(objective):
+    beta, t, batches, free = _null_seeking(objective)
     assert any(e.op == NULL for e in free.genotype.normal.edges)  # left free, this judge wants nulls
     kept = transform(beta, t, Selection(objective=objective, refine=True, candidates=8, no_null=True),
                      batches=batches, cost_fn=COST)
@@ -226,10 +233,7 @@ def test_compact_results_over_random_cells_are_legal_and_no_costlier():
 
 @pytest.mark.parametrize("objective", ["accurate", "compact"])
 def test_max_changes_caps_how_many_edges_the_result_changes(objective):
-    beta = nb201.genotype_from_string(EXAMPLE)
-    t, batches = _stand_in(_Tabled(lambda g: 1.0 - 0.05 * sum(e.op == NULL for e in g.normal.edges)))
-    free = transform(beta, t, Selection(objective=objective, refine=True, candidates=8), batches=batches,
-                     cost_fn=COST)
+    beta, t, batches, free = _null_seeking(objective)
     assert len(free.changed) > 1  # left free, this judge wants many nulls
     for cap in (1, 2):
         capped = transform(beta, t, Selection(objective=objective, refine=True, candidates=8, max_changes=cap),

@@ -155,12 +155,8 @@ def compute_zoo_costs() -> dict:
     """The rows of `nat zoo`, computed: every zoo cell as a DARTS-style stack at the default
     CIFAR-10 size, and every hand-crafted network of Table 1 as that network."""
     from .arch.zoo import zoo
-    from .costs import genotype_cost
     from .nn.backbones import backbone_names, resolve_backbone
-    from .nn.network import NetworkConfig
-    cells = [{"name": e.name, "digest": e.genotype.digest, "network": _CELL_NETWORK,
-              **genotype_cost(e.genotype, NetworkConfig()).as_dict(), "source": e.source, "note": e.note}
-             for e in zoo().values()]
+    cells = [_cell_row(e) for e in zoo().values()]
     networks = []
     for name in backbone_names():
         spec = resolve_backbone(name)
@@ -168,6 +164,14 @@ def compute_zoo_costs() -> dict:
                          **cost(spec.genotype, spec.dataset, backbone=spec.key).as_dict(),
                          "source": "Table 1 (block cell from the zoo)", "note": ""})
     return {"cells": cells, "networks": networks}
+
+
+def _cell_row(entry) -> dict:
+    """One zoo cell's row of `nat zoo`, costed as a DARTS-style stack at the default CIFAR-10 size."""
+    from .costs import genotype_cost
+    from .nn.network import NetworkConfig
+    return {"name": entry.name, "digest": entry.genotype.digest, "network": _CELL_NETWORK,
+            **genotype_cost(entry.genotype, NetworkConfig()).as_dict(), "source": entry.source, "note": entry.note}
 
 
 def write_zoo_costs(path: str | Path | None = None) -> Path:
@@ -194,11 +198,5 @@ def zoo_costs() -> dict:
     cells = []
     for entry in zoo().values():
         row = shipped.get(entry.name)
-        if row is None or row["digest"] != entry.genotype.digest:
-            from .costs import genotype_cost
-            from .nn.network import NetworkConfig
-            row = {"name": entry.name, "digest": entry.genotype.digest, "network": _CELL_NETWORK,
-                   **genotype_cost(entry.genotype, NetworkConfig()).as_dict(), "source": entry.source,
-                   "note": entry.note}
-        cells.append(row)
+        cells.append(row if row is not None and row["digest"] == entry.genotype.digest else _cell_row(entry))
     return {"cells": cells, "networks": table["networks"]}

@@ -113,3 +113,21 @@ def malformed(path: str | Path, err: BaseException) -> MalformedCheckpoint:
         if len(what) > 200:
             what = what[:200] + "..."
     return MalformedCheckpoint(f"{path}: a malformed checkpoint ({what}); it was not changed")
+
+
+def refuse_field(field: str, shown: str, should: str) -> None:
+    """Raise the ``ValueError`` that :func:`malformed` turns into one line naming a bad field."""
+    raise ValueError(f"field {field!r} is {shown}; it should be {should}")
+
+
+def check_epochs(state: dict, epochs: int) -> None:
+    """The bookkeeping every resumable run keeps: ``epoch``, a whole number of finished epochs in
+    ``0..epochs``, and ``history``, one row (a mapping) per finished epoch. Checked on load, so a hand
+    edit is refused by name before any work, not found after an epoch of it."""
+    epoch, history = state["epoch"], state["history"]
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= epochs:
+        refuse_field("epoch", repr(epoch), f"the number of finished epochs, 0 to {epochs}")
+    if not isinstance(history, list) or len(history) != epoch or not all(isinstance(r, dict) for r in history):
+        refuse_field("history", f"{len(history)} rows" if isinstance(history, list) else f"a {type(history).__name__}",
+                     f"one row (a mapping) per finished epoch, {epoch}")
+

@@ -22,8 +22,10 @@ _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (s
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
-def _kind(mode: int) -> str:
-    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+def _refuse_unless_regular(path: Path, mode: int, what: str) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise NatError(f"{path}: {kind}, not a regular file (a {what} must be one)")
 
 
 def check_regular_file(path: str | os.PathLike, what: str) -> Path:
@@ -33,8 +35,7 @@ def check_regular_file(path: str | os.PathLike, what: str) -> Path:
         mode = os.stat(p).st_mode
     except OSError as err:
         raise NatError(f"{p}: cannot read the {what} ({err.strerror or err})") from None
-    if not stat.S_ISREG(mode):
-        raise NatError(f"{p}: {_kind(mode)}, not a regular file (a {what} must be one)")
+    _refuse_unless_regular(p, mode, what)
     return p
 
 
@@ -47,9 +48,7 @@ def read_bytes_capped(path: str | os.PathLike, limit: int, what: str) -> bytes:
     except OSError as err:
         raise NatError(f"{p}: cannot read the {what} ({err.strerror or err})") from None
     with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(f.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            raise NatError(f"{p}: {_kind(mode)}, not a regular file (a {what} must be one)")
+        _refuse_unless_regular(p, os.fstat(f.fileno()).st_mode, what)
         try:
             data = f.read(limit + 1)
         except OSError as err:

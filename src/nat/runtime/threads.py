@@ -93,3 +93,18 @@ def threads_for_call(threads: int | str | None = "auto"):
         yield n
     finally:
         torch.set_num_threads(before)
+
+
+def apply_resumed_threads(asked: int | str | None, recorded: int | None) -> tuple[int, str | None]:
+    """Set torch's threads for a run that may be resumed: ``asked`` (a count; ``None`` or ``"auto"``:
+    the idle cores), except that a resumed run under auto computes with the count it ``recorded``.
+    Floating-point sums depend on how work is split among threads, so the same count is what keeps
+    a resume bit-identical; an explicit other count is taken, and the returned line (else ``None``)
+    says that exactness is given up. Returns ``(count set, that line)``."""
+    auto = asked is None or asked == "auto"
+    n = apply_threads(recorded if recorded is not None and auto else asked)
+    if recorded is None or n == recorded:
+        return n, None
+    return n, (f"resumed with {n} thread(s) where the run computed with {recorded}: it continues, but is no "
+               "longer bit-identical to a run never stopped (leave --threads out to reuse its count)")
+

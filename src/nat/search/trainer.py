@@ -44,7 +44,7 @@ from ..ops import OPS, op_kind
 from ..policy import Policy, make_policy
 from ..policy.base import PolicyDiverged
 from ..runtime import Dist, RunDir, config_to_dict, init_distributed, save_checkpoint
-from ..runtime.checkpoint import malformed
+from ..runtime.checkpoint import check_epochs, malformed
 from ..runtime.progress import progress
 from .config import SearchConfig
 from .reinforce import MovingAverageBaseline, leave_one_out_advantages, reinforce_loss
@@ -354,12 +354,7 @@ class Search:
                 "proxy_scale": None if self.proxy_scale is None else vars(self.proxy_scale).copy()}
 
     def load_state_dict(self, state: dict) -> None:
-        epoch, history = state["epoch"], state["history"]
-        if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= self.cfg.epochs:
-            raise ValueError(f"field 'epoch' is {epoch!r}; it should be the number of finished epochs, "
-                             f"0 to {self.cfg.epochs}")
-        if not isinstance(history, list) or len(history) != epoch or not all(isinstance(r, dict) for r in history):
-            raise ValueError(f"field 'history' should hold one row (a mapping) per finished epoch, {epoch}")
+        check_epochs(state, self.cfg.epochs)
         self.epoch = state["epoch"]
         if self.supernet is not None:
             self.supernet.load_state_dict(state["supernet"])
@@ -541,11 +536,11 @@ def _refuse_fixed(out, changes: dict) -> None:
 
 
 def _set_threads(asked: int | str | None, recorded: int | None) -> None:
-    """Compute with ``asked`` threads, or under auto with the count a resumed run ``recorded``."""
+    """Compute with ``asked`` threads, or under auto with the count a resumed run ``recorded``
+    (:func:`~nat.runtime.threads.apply_resumed_threads`); ``None`` leaves the caller's setting."""
     if asked is None:
         return
-    from ..runtime.threads import apply_threads
-    n = apply_threads(recorded if recorded is not None and asked == "auto" else asked)
-    if recorded is not None and n != recorded:
-        print(f"resumed with {n} thread(s) where the run computed with {recorded}: it continues, but is no longer "
-              "bit-identical to a run never stopped (leave --threads out to reuse its count)", flush=True)
+    from ..runtime.threads import apply_resumed_threads
+    _, warning = apply_resumed_threads(asked, recorded)
+    if warning:
+        print(warning, flush=True)

@@ -390,15 +390,16 @@ def transform(beta: Genotype, transformer: Transformer, selection: Selection = S
     method = f"{'Maximum' if selection.greedy else 'Sampling'}-{name}" + ("+refine" if selection.refine else "")
     if selection.objective == "compact":
         method = f"{method}, compact"
-    if selection.max_changes is not None:  # before anything is judged: what may not be returned is not scored
-        for c in pool.values():
-            if c.dropped is None and len(changed_edges(beta, c.genotype)) > selection.max_changes:
-                c.dropped = f"changes more than {selection.max_changes} edge(s)"
+    def too_many_changes(g: Genotype) -> bool:
+        return selection.max_changes is not None and len(changed_edges(beta, g)) > selection.max_changes
+
+    for c in pool.values():  # before anything is judged: what may not be returned is not scored
+        if c.dropped is None and too_many_changes(c.genotype):
+            c.dropped = f"changes more than {selection.max_changes} edge(s)"
     usable = [c for c in pool.values() if c.dropped is None]
 
     def allowed(g: Genotype) -> bool:  # what refinement and the compact descent may step to
-        return (_cost_problem(g, before, cost) is None
-                and (selection.max_changes is None or len(changed_edges(beta, g)) <= selection.max_changes))
+        return _cost_problem(g, before, cost) is None and not too_many_changes(g)
     chosen = beta
     steps: list[dict] = []
     searches_on = judge is not None and (selection.refine or selection.objective == "compact")

@@ -43,10 +43,10 @@ from ..errors import NatError
 from ..nn.network import DATASETS
 from ..runtime.config import config_to_dict
 from ..runtime.distributed import Dist, resolve_device
-from ..runtime.checkpoint import malformed
+from ..runtime.checkpoint import check_epochs, malformed, refuse_field
 from ..runtime.progress import progress
 from ..runtime.rundir import RunDir
-from ..runtime.threads import apply_threads
+from ..runtime.threads import apply_resumed_threads
 from .config import RESUME_CHANGEABLE, TrainConfig, resolve_cutout
 from .evaluate import autocast_for, evaluate, locate_training_data, memory_format_for, test_indices
 from .model import build_model, forward_train, model_cost
@@ -56,8 +56,6 @@ __all__ = ["Trainer", "train", "TrainingDiverged", "Interrupted", "CHECKPOINT_FO
 CHECKPOINT_FORMAT = "nat-train-1"
 # what reading a checkpoint that loads but is not shaped like ours raises
 _MALFORMED = (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError)
-class _Shown(str):
-    """A value described rather than quoted in a message ("3 rows")."""
 
 
 def _number(x) -> bool:
@@ -67,28 +65,18 @@ def _number(x) -> bool:
 def check_resumable(state: dict, epochs: int) -> None:
     """Refuse, naming the field, a checkpoint whose bookkeeping a hand edit (or a bug) broke, before
     any of it is used: a bad value found only after an epoch of training would cost that epoch."""
-    def refuse(field: str, value, should: str):
-        shown = value if isinstance(value, _Shown) else repr(value)
-        raise ValueError(f"field {field!r} is {shown}; it should be {should}")
-    epoch = state["epoch"]
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= epochs:
-        refuse("epoch", epoch, f"the number of finished epochs, 0 to {epochs}")
-    history = state["history"]
-    if not isinstance(history, list) or len(history) != epoch or not all(isinstance(r, dict) for r in history):
-        refuse("history", _Shown(f"a {type(history).__name__}" if not isinstance(history, list) else
-                                 f"{len(history)} rows"),
-               f"one row (a mapping) per finished epoch, {epoch}")
+    check_epochs(state, epochs)
     best = state["best"]
     if not isinstance(best, dict) or not _number(best.get("test_top1")) or not isinstance(best.get("epoch"), int):
-        refuse("best", best, "a mapping with a number test_top1 and an int epoch")
+        refuse_field("best", repr(best), "a mapping with a number test_top1 and an int epoch")
     partial = state["partial"]
     if partial is not None and not (isinstance(partial, dict) and isinstance(partial.get("sums"), list)
                                     and len(partial["sums"]) == 3 and all(map(_number, partial["sums"]))
                                     and _number(partial.get("train_time"))):
-        refuse("partial", partial, "empty (null) or the sums and time of the epoch in progress")
+        refuse_field("partial", repr(partial), "empty (null) or the sums and time of the epoch in progress")
     threads = state.get("threads")
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        refuse("threads", threads, "a positive count")
+        refuse_field("threads", repr(threads), "a positive count")
 
 
 CURVES = [("loss", ["train_loss", "test_loss"]), ("top-1 accuracy (%)", ["train_top1", "test_top1"]),
@@ -260,19 +248,12 @@ class Trainer:
         self.data = data
 
     def _threads(self, asked: int | None, recorded: int | None) -> int:
-        """The CPU threads to compute with. A fresh run: ``asked``, or with auto (``None``) the cores
-        idle now (torch's default collapses on shared cores). A resumed run under auto computes with
-        the count it recorded: floating-point sums depend on how work is split among threads, so
-        the same count is what keeps the resume bit-identical; an explicit other count is taken,
-        and the run says that exactness is given up."""
-        if recorded is None:
-            return apply_threads(asked)
-        if asked is None:
-            return apply_threads(recorded)
-        if asked != recorded:
-            self.log(f"resumed with {asked} thread(s) where the run computed with {recorded}: it continues, but is no "
-                     "longer bit-identical to a run never stopped (leave --threads out to reuse its count)")
-        return apply_threads(asked)
+        """The CPU threads to compute with: ``asked`` (auto: ``None``), or for a run resumed under
+        auto the count it recorded (:func:`~nat.runtime.threads.apply_resumed_threads`)."""
+        n, warning = apply_resumed_threads(asked, recorded)
+        if warning:
+            self.log(warning)
+        return n
 
     def _non_finite_tensors(self) -> list[str]:
         """Names of the network's weights and buffers holding NaN or infinity."""
