@@ -7,7 +7,7 @@ import argparse
 import json
 
 from ..errors import NatError
-from .options import parse_threads, fraction, non_negative, positive_int
+from .options import add_threads_option, fraction, non_negative, positive_int
 from .search import _selection_args, selection_options
 
 __all__ = ["register"]
@@ -65,8 +65,7 @@ def register(sub) -> None:
     f.add_argument("--min-diff", type=non_negative, default=None,
                    help="count pairs whose true difference is at least this many points (default 0.5 for the "
                         "table, 0.1 for the surrogate)")
-    p.add_argument("--threads", type=parse_threads, default="auto",
-                   help="CPU threads for torch: a number or auto (default: the cores idle at start)")
+    add_threads_option(p)
     p.set_defaults(func=cmd_bench)
 
 

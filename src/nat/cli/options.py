@@ -55,3 +55,10 @@ def parse_threads(text: str) -> int | str:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"a positive number or 'auto', got {text!r}")
     return int(text)
+
+
+def add_threads_option(p: argparse.ArgumentParser) -> None:
+    """``--threads N|auto``, the same on every command that computes."""
+    p.add_argument("--threads", type=parse_threads, default="auto",
+                   help="CPU threads for torch: a number or auto (default: the cores idle at start)")
+

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..errors import NatError
-from .options import parse_threads, non_negative, positive_int
+from .options import add_threads_option, non_negative, positive_int
 from ..search.config import PROXIES, SCORES
 from ..search.selection import OBJECTIVES
 
@@ -104,8 +104,7 @@ def register(sub) -> None:
     again.add_argument("--requeue", action="store_true",
                        help="the same command for a job that may have run before: start when --out holds no "
                             "checkpoint, resume when it holds one, refuse only a finished search")
-    p.add_argument("--threads", type=parse_threads, default="auto",
-                   help="CPU threads for torch: a number or auto (default: the cores idle at start)")
+    add_threads_option(p)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("transform", help="transform ARCH with a trained transformer",
@@ -122,8 +121,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", help="write the transformed genotype (JSON layout)")
     p.add_argument("--draw", metavar="FILE", help="also draw the result against the input (.svg or .dot)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--threads", type=parse_threads, default="auto",
-                   help="CPU threads for torch: a number or auto (default: the cores idle at start)")
+    add_threads_option(p)
     p.set_defaults(func=cmd_transform)
 
     p = sub.add_parser("compare-policies", help="Random vs LSTM vs Maximum-GCN vs Sampling-GCN (paper Table 3)",
@@ -139,8 +137,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     _size_args(p, "each result")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--threads", type=parse_threads, default="auto",
-                   help="CPU threads for torch: a number or auto (default: the cores idle at start)")
+    add_threads_option(p)
     p.set_defaults(func=cmd_compare)
 
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from ..errors import NatError
-from .options import parse_threads
+from .options import add_threads_option
 
 __all__ = ["register", "cmd_train", "cmd_evaluate"]
 
@@ -104,8 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="test accuracy of a trained network (run folder or checkpoint)")
     p.add_argument("run", metavar="RUN_DIR|CHECKPOINT", help="a run folder of `nat train` (its last.pt) or a .pt file")
     p.add_argument("--data", help="data to test on (default: the data the run was trained on)")
-    p.add_argument("--threads", type=parse_threads, default="auto",
-                   help="CPU threads for torch: a number or auto (default: the cores idle at start)")
+    add_threads_option(p)
     p.add_argument("--best", action="store_true", help="with a run folder: best.pt instead of last.pt")
     p.add_argument("--device", help="auto (default), cpu, cuda, ...")
     p.add_argument("--batch-size", type=int, help="images per batch (default: the run's batch size)")
