@@ -14,7 +14,8 @@ held-out images. Step count 0 is the shared supernet as it is.
 Reported per step count, over all (input, move) pairs: the Spearman correlation of the judged
 change (held-out loss, as a paired z) with the true change, the sign agreement on pairs whose true
 change is at least ``0.3`` points either way, and the simulated compact decision "take the move when
-its z clears Z" (true mean change of the taken moves and of every input, share worse by > 0.5).
+its z clears Z" (``--objective compact --tolerance 0 --significance Z --max-changes 1`` on these
+moves: true mean change of the taken moves and of every input, share worse by > 0.5).
 
 The table chooses the inputs (as ``nat bench --top`` does) and grades; nothing else reads it.
 
@@ -137,8 +138,8 @@ def summarise(rows: list[dict], table_path: str, zs: list[float]) -> dict:
         for z in zs:
             changes, saved, taken = [], [], []
             for r in rows:
-                ok = [m for m in r["moves"] if r["by_steps"][k][str(m)]["z"] >= -z]  # non-inferior at z
-                # the cheapest move judged no worse (paired z of at least -Z), or keep the input
+                # the cheapest move judged better at Z paired standard errors (tolerance 0), else the input
+                ok = [m for m in r["moves"] if r["by_steps"][k][str(m)]["z"] >= z]
                 pick = min(ok, key=lambda m: (r["params"][str(m)], -r["by_steps"][k][str(m)]["z"])) if ok else r["code"]
                 changes.append(truth[pick] - truth[r["code"]])
                 saved.append(r["params"][str(pick)] / r["params"][str(r["code"])] - 1)
