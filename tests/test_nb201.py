@@ -413,3 +413,48 @@ def test_search_requeue_starts_then_extends_then_refuses_a_finished_run(capsys, 
     assert [r["epoch"] for r in history] == [1, 2]
     code, _, err = run(capsys, *argv, "--epochs", "2")  # finished: the only refusal
     assert code == 2 and "nothing to requeue, the search is finished (2/2 epochs)" in err
+
+
+
+def test_dead_ends_can_be_removed_without_changing_the_benchmark_networks_function():
+    # The benchmark's network computes every non-null edge, also out of a zero node (it adds a
+    # learned BatchNorm shift), so only edges no path leads on from may go. Property over random
+    # cells: the same weights give the same outputs, and the removal is a legal, idempotent move.
+    from nat.nn.network import NetworkConfig
+    from nat.nn.nb201 import NB201Network
+
+    rng = random.Random(3)
+    connected = nb201.connected_codes()
+    pruned = 0
+    for code in rng.sample([int(c) for c in np.flatnonzero(connected)], 40):
+        beta = nb201.to_genotype(nb201.decode(code))
+        alpha = beta.without_dead_ends()
+        assert is_legal_transformation(beta, alpha) and alpha.without_dead_ends() == alpha
+        assert alpha.normal.dead_ends() == () and connected[nb201.encode(nb201.from_genotype(alpha))]
+        if alpha == beta:
+            continue
+        pruned += 1
+        torch.manual_seed(0)
+        full = NB201Network(beta, NetworkConfig(channels=4, layers=3))
+        for p in full.parameters():  # BatchNorm shifts away from zero, so a stray constant would show
+            torch.nn.init.normal_(p, std=0.5)
+        lean = NB201Network(alpha, NetworkConfig(channels=4, layers=3))
+        kept = lean.state_dict()
+        assert set(kept) <= set(full.state_dict())  # each weight one of the full network's (pools and skips have none)
+        lean.load_state_dict({k: v for k, v in full.state_dict().items() if k in kept})
+        x = torch.randn(3, 3, 32, 32)
+        full.eval(), lean.eval()
+        torch.testing.assert_close(lean(x), full(x))
+    assert pruned >= 5
+
+
+def test_dead_ends_by_hand():
+    # node 2 feeds nothing (its only way on, 2 -> 3, is none): the edges into it are dead ends.
+    # Node 1 is a zero node (0 -> 1 is none) but reaches the output through 1 -> 3, so its edge
+    # on stays: a convolution out of it adds a learned shift that travels on.
+    beta = nb201.genotype_from_string("|none~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|")
+    dead = {(beta.normal.edges[i].src - nb201.OFFSET, beta.normal.edges[i].dst - nb201.OFFSET)
+            for i in beta.normal.dead_ends()}
+    assert dead == {(0, 2), (1, 2)}
+    assert nb201.genotype_to_string(beta.without_dead_ends()) == \
+        "|none~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"

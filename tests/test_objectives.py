@@ -49,6 +49,12 @@ class _Tabled(nn.Module):
         return logits
 
 
+def _live_convs(g: Genotype) -> int:
+    """Convolutions that can reach the cell's output: all a supernet runs (it skips dead ends)."""
+    dead = set(g.normal.dead_ends())
+    return sum(e.op.startswith("nor_conv") for i, e in enumerate(g.normal.edges) if i not in dead)
+
+
 def _params(g: Genotype) -> int:
     return COST(g).params
 
@@ -82,7 +88,7 @@ def test_compact_takes_the_cheapest_cell_judged_no_worse():
 
 def test_compact_keeps_the_input_when_every_saving_costs_accuracy():
     beta = nb201.genotype_from_string(EXAMPLE)
-    convs = lambda g: sum(e.op.startswith("nor_conv") for e in g.normal.edges)  # noqa: E731
+    convs = _live_convs
     t, batches = _stand_in(_Tabled(lambda g: 1.0 + 0.2 * (convs(beta) - convs(g))))
     result = transform(beta, t, Selection(objective="compact", significance=2.0), batches=batches, cost_fn=COST)
     assert result.genotype == beta and result.input_won
@@ -92,7 +98,7 @@ def test_compact_keeps_the_input_when_every_saving_costs_accuracy():
 def test_compact_tolerance_is_a_share_of_the_inputs_loss():
     # each conv removed raises the loss by 1%; a 2.5% tolerance admits two removals, not three
     beta = nb201.genotype_from_string(EXAMPLE)
-    convs = lambda g: sum(e.op.startswith("nor_conv") for e in g.normal.edges)  # noqa: E731
+    convs = _live_convs
     t, batches = _stand_in(_Tabled(lambda g: 1.0 * 1.01 ** (convs(beta) - convs(g))))
     result = transform(beta, t, Selection(objective="compact", tolerance=2.5, significance=1.0), batches=batches,
                        cost_fn=COST)
@@ -245,3 +251,40 @@ def test_max_changes_must_be_a_positive_count():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(NatError, match="--max-changes must be a whole number"):
             Selection(max_changes=bad)
+
+
+def test_compact_removes_dead_ends_without_the_judge():
+    # Every other cell is judged clearly worse; the input's own dead ends (edges into node 2, which
+    # feeds nothing) compute the same function, so compact removes them although no test could pass
+    # them at tolerance 0 (their losses equal the input's image by image), and says so.
+    beta = nb201.genotype_from_string("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|")
+    same = beta.without_dead_ends()
+    t, batches = _stand_in(_Tabled(lambda g: 1.0 if g.without_dead_ends() == same else 2.0))
+    result = transform(beta, t, Selection(objective="compact", significance=3.0, candidates=4), batches=batches,
+                       cost_fn=COST)
+    assert result.genotype == same and _params(same) < _params(beta)
+    assert result.verdict.startswith("the same function as your input, ") and "fewer parameters" in result.verdict
+    assert result.expected["same_function"] and any("reaches no output node" in n for n in result.notes)
+    # the accurate objective does not trade: it returns the input
+    kept = transform(beta, t, Selection(significance=3.0, candidates=4), batches=batches, cost_fn=COST)
+    assert kept.genotype == beta
+
+
+
+def test_dead_ends_cost_nothing_where_the_network_never_builds_them():
+    # A DARTS-style cell computes only edges that reach its output, so there a dead end is free and
+    # compact leaves it (it changes only what saves cost); every DARTS node is concatenated anyway.
+    from nat.arch.genotype import Genotype as G
+    from nat.costs import genotype_cost
+    from nat.nn.network import NetworkConfig
+
+    _, darts = nat.resolve("DARTS")
+    assert darts.without_dead_ends() == darts
+    # ENAS-style: node 3's only way on (3 -> 4) is null, so the edges into node 3 are dead ends
+    normal = [("sep_conv_3x3", 0, 2), ("skip_connect", 1, 2), ("sep_conv_5x5", 0, 3), ("avg_pool_3x3", 1, 3),
+              ("null", 3, 4), ("sep_conv_3x3", 2, 4)]
+    loose = G.from_edges(normal, normal, normal_concat=[4], reduce_concat=[4])
+    lean = loose.without_dead_ends()
+    assert lean != loose and sorted(lean.normal.dead_ends()) == []
+    size = NetworkConfig(channels=8, layers=5)
+    assert genotype_cost(lean, size) == genotype_cost(loose, size)

@@ -136,6 +136,24 @@ class Cell:
         """Live nodes that reach an output node through non-null edges (what must be computed)."""
         return self._needed
 
+    @cached_property
+    def _reaching(self) -> frozenset[int]:
+        reach = set(self.concat)
+        for node in reversed(range(self.n_nodes)):  # edges point forward, so one pass backwards suffices
+            if node in reach:
+                reach.update(e.src for _, e in self._incoming.get(node, ()) if e.op != NULL)
+        return frozenset(reach)
+
+    def dead_ends(self) -> tuple[int, ...]:
+        """Indices of the non-null edges whose output can reach no output node, whatever flows in.
+
+        Unlike the edges :meth:`computed_edges` skips because their *input* is zero, these change
+        nothing even in a network that computes every edge (the NAS-Bench-201 one adds a learned
+        BatchNorm shift to an edge out of a zero node, which can travel on): they end at a node no
+        non-null path leads from to the output. Making them null keeps the cell's function."""
+        reach = self._reaching
+        return tuple(i for i, e in enumerate(self.edges) if e.op != NULL and e.dst not in reach)
+
     def computed_edges(self) -> list[tuple[int, Edge]]:
         """``(index, edge)`` of the edges a network must compute: non-null, live to needed."""
         live, needed = self._live, self._needed
@@ -237,6 +255,16 @@ class Genotype:
 
     def cells(self) -> dict[str, Cell]:
         return {"normal": self.normal, "reduce": self.reduce}
+
+    def without_dead_ends(self) -> "Genotype":
+        """Every cell with its :meth:`Cell.dead_ends` made null: the same function, and a legal NAT
+        transformation (an op or a skip may always be removed). What the compact objective removes
+        without asking the supernet, which cannot tell the two apart."""
+        cells = {}
+        for name, cell in self.cells().items():
+            dead = set(cell.dead_ends())
+            cells[name] = cell.replace_ops(NULL if i in dead else e.op for i, e in enumerate(cell.edges)) if dead else cell
+        return Genotype(**cells)
 
     def canonical(self) -> str:
         """Order-independent text in the triple form; equal genotypes give equal strings."""

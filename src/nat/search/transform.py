@@ -415,6 +415,8 @@ def transform(beta: Genotype, transformer: Transformer, selection: Selection = S
         chosen, steps = _choose_accurate(beta, usable, judge, selection, allowed, notes)
     else:
         chosen, steps = _choose_compact(beta, usable, judge, selection, allowed, before, cost, notes)
+    if selection.objective == "compact":
+        chosen = _drop_dead_ends(chosen, allowed, cost, notes)
     after = cost(chosen)
     verdict, expected = _verdict(beta, chosen, judge, selection, before, after)
     input_won = judge is not None and chosen == beta
@@ -554,6 +556,28 @@ def _choose_compact(beta: Genotype, usable: list[Candidate], judge: Judge, selec
     return best, steps if best == current else []
 
 
+def _drop_dead_ends(chosen: Genotype, allowed: Callable[[Genotype], bool], cost: Callable[[Genotype], Cost],
+                    notes: list[str]) -> Genotype:
+    """``chosen`` without the edges whose output reaches no output node, when that saves cost.
+
+    The result computes the same function, so no judge is needed, and a judge could not pass it
+    anyway: its losses equal the input's image by image, so a non-inferiority test at tolerance 0
+    has nothing to be sure of. Networks that never build such edges (the DARTS-style cells) save
+    nothing and are left as they are."""
+    pruned = chosen.without_dead_ends()
+    if pruned == chosen or not allowed(pruned):
+        return chosen
+    was, now = cost(chosen), cost(pruned)
+    if (now.params, now.madds) >= (was.params, was.madds):
+        return chosen
+    cells = [chosen.normal] if space_of(chosen).tied else chosen.cells().values()  # a tied space has one cell
+    removed = sum(len(cell.dead_ends()) for cell in cells)
+    saved = 100 * (1 - now.params / was.params) if was.params else 0.0
+    notes.append(f"removed {removed} edge(s) whose output reaches no output node: the same function, "
+                 f"{saved:.0f}% fewer parameters")
+    return pruned
+
+
 def _verdict(beta: Genotype, chosen: Genotype, judge: Judge | None, selection: Selection, before: Cost,
              after: Cost) -> tuple[str, dict]:
     """What the change is worth, in words a user reads, and the numbers behind them."""
@@ -562,6 +586,10 @@ def _verdict(beta: Genotype, chosen: Genotype, judge: Judge | None, selection: S
                       "madds_change": (after.madds / before.madds - 1) if before.madds else 0.0}
     costs = (f"{saved:.0f}% fewer parameters" if saved >= 0.5 else "at the same cost" if chosen != beta
              else "the same cost")
+    if chosen != beta and chosen.without_dead_ends() == beta.without_dead_ends():
+        expected["same_function"] = True
+        return (f"the same function as your input, {costs}: only edges whose output reaches no output node "
+                "were removed"), expected
     if judge is None:
         if chosen == beta:
             return "unchanged (not judged: give --select-on DATA for the supernet's verdict)", expected
