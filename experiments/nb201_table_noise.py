@@ -13,6 +13,8 @@ measurement ("twin") of many cells, and with it three checks:
    likewise the compact oracle (the cheapest transformation the table scores no lower than the
    input) and the input itself (picked into the best quarter by its own entry: regression to the
    mean).
+3. dead ends (``Genotype.without_dead_ends``): how many cells the benchmark's network builds edges
+   for that cannot reach the output, and what removing them saves.
 
     python experiments/nb201_table_noise.py --table ../shared/nb201/cifar10-200ep.csv
 """
@@ -78,9 +80,17 @@ def main() -> None:
             cheap = int(no_lower[np.argmin(params[no_lower])])
             if (t := twin(cheap)) is not None:
                 compact.append((truth[cheap] - truth[x], t - truth[x], params[cheap] / params[x] - 1))
+    dead_ends = {}
+    for name, cells in (("good", good), ("all", [int(c) for c in np.flatnonzero(connected)])):
+        saved = []
+        for c in cells:
+            lean = nb201.encode(nb201.from_genotype(nb201.to_genotype(nb201.decode(c)).without_dead_ends()))
+            saved.append(params[lean] / params[c] - 1)
+        saved_a = np.array(saved)
+        dead_ends[name] = {"cells": len(cells), "share": float((saved_a < 0).mean()), "params": float(saved_a.mean())}
     best_a, compact_a = np.array(best), np.array(compact)
     report = {
-        "inputs": len(good), "threshold": float(threshold), "within_function_sd": pooled,
+        "inputs": len(good), "threshold": float(threshold), "within_function_sd": pooled, "dead_ends": dead_ends,
         "input_regression_to_mean": {"inputs": len(inputs), "mean": float(np.mean(inputs))},
         "oracle": {"inputs": len(best), "table": float(best_a[:, 0].mean()), "twin": float(best_a[:, 1].mean())},
         "compact_oracle": {"inputs": len(compact), "table": float(compact_a[:, 0].mean()),
@@ -96,6 +106,9 @@ def main() -> None:
     print(f"oracle gain: {o['table']:+.3f} by the table, {o['twin']:+.3f} at a twin ({o['inputs']:,} inputs)")
     print(f"compact oracle: {c['table']:+.3f} by the table, {c['twin']:+.3f} at a twin "
           f"({100 * c['twin_worse_by_0.5']:.0f}% worse by > 0.5), params {100 * c['params']:+.1f}% ({c['inputs']:,} inputs)")
+    for name, d in dead_ends.items():
+        print(f"dead ends ({name} cells): {100 * d['share']:.1f}% of {d['cells']:,} cells save parameters by "
+              f"removing them, {100 * d['params']:+.1f}% a cell on average")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
