@@ -267,7 +267,7 @@ def test_compact_removes_dead_ends_without_the_judge():
     assert result.expected["same_function"] and any("reaches no output node" in n for n in result.notes)
     # the accurate objective does not trade: it returns the input
     kept = transform(beta, t, Selection(significance=3.0, candidates=4), batches=batches, cost_fn=COST)
-    assert kept.genotype == beta
+    assert kept.genotype == beta and any("--objective compact removes them" in n for n in kept.notes)
 
 
 

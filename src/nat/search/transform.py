@@ -417,6 +417,9 @@ def transform(beta: Genotype, transformer: Transformer, selection: Selection = S
         chosen, steps = _choose_compact(beta, usable, judge, selection, allowed, before, cost, notes)
     if selection.objective == "compact":
         chosen = _drop_dead_ends(chosen, allowed, cost, notes)
+    elif _drop_dead_ends(chosen, allowed, cost, []) != chosen:  # say so; the accurate objective does not trade
+        notes.append("the result has edges whose output reaches no output node; --objective compact removes "
+                     "them (the same function, fewer parameters)")
     after = cost(chosen)
     verdict, expected = _verdict(beta, chosen, judge, selection, before, after)
     input_won = judge is not None and chosen == beta
