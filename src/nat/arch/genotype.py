@@ -125,12 +125,9 @@ class Cell:
 
     @cached_property
     def _needed(self) -> frozenset[int]:
-        live = self._live
-        needed = set(self.output_nodes())
-        for node in reversed(range(self.n_nodes)):
-            if node in needed:
-                needed.update(e.src for _, e in self._incoming.get(node, ()) if e.op != NULL and e.src in live)
-        return frozenset(needed)
+        # a live node's non-null successors are live, so a live node reaching a concat node reaches
+        # a live one (an output node) along live nodes only
+        return self._reaching & self._live
 
     def needed_nodes(self) -> frozenset[int]:
         """Live nodes that reach an output node through non-null edges (what must be computed)."""
@@ -138,6 +135,7 @@ class Cell:
 
     @cached_property
     def _reaching(self) -> frozenset[int]:
+        """Nodes with a non-null path to a concat node, whether or not anything flows into them."""
         reach = set(self.concat)
         for node in reversed(range(self.n_nodes)):  # edges point forward, so one pass backwards suffices
             if node in reach:

@@ -415,9 +415,11 @@ def transform(beta: Genotype, transformer: Transformer, selection: Selection = S
         chosen, steps = _choose_accurate(beta, usable, judge, selection, allowed, notes)
     else:
         chosen, steps = _choose_compact(beta, usable, judge, selection, allowed, before, cost, notes)
-    if selection.objective == "compact":
-        chosen = _drop_dead_ends(chosen, allowed, cost, notes)
-    elif _drop_dead_ends(chosen, allowed, cost, []) != chosen:  # say so; the accurate objective does not trade
+    lean, removed = _without_costly_dead_ends(chosen, allowed, cost)
+    if lean != chosen and selection.objective == "compact":
+        chosen = lean
+        notes.append(removed)
+    elif lean != chosen:  # say so; the accurate objective does not trade
         notes.append("the result has edges whose output reaches no output node; --objective compact removes "
                      "them (the same function, fewer parameters)")
     after = cost(chosen)
@@ -559,9 +561,10 @@ def _choose_compact(beta: Genotype, usable: list[Candidate], judge: Judge, selec
     return best, steps if best == current else []
 
 
-def _drop_dead_ends(chosen: Genotype, allowed: Callable[[Genotype], bool], cost: Callable[[Genotype], Cost],
-                    notes: list[str]) -> Genotype:
-    """``chosen`` without the edges whose output reaches no output node, when that saves cost.
+def _without_costly_dead_ends(chosen: Genotype, allowed: Callable[[Genotype], bool],
+                              cost: Callable[[Genotype], Cost]) -> tuple[Genotype, str]:
+    """``chosen`` without the edges whose output reaches no output node, when that saves cost
+    (else ``chosen``), and a note saying what went.
 
     The result computes the same function, so no judge is needed, and a judge could not pass it
     anyway: its losses equal the input's image by image, so a non-inferiority test at tolerance 0
@@ -569,16 +572,13 @@ def _drop_dead_ends(chosen: Genotype, allowed: Callable[[Genotype], bool], cost:
     nothing and are left as they are."""
     pruned = chosen.without_dead_ends()
     if pruned == chosen or not allowed(pruned):
-        return chosen
+        return chosen, ""
     was, now = cost(chosen), cost(pruned)
     if (now.params, now.madds) >= (was.params, was.madds):
-        return chosen
-    cells = [chosen.normal] if space_of(chosen).tied else chosen.cells().values()  # a tied space has one cell
-    removed = sum(len(cell.dead_ends()) for cell in cells)
+        return chosen, ""
     saved = 100 * (1 - now.params / was.params) if was.params else 0.0
-    notes.append(f"removed {removed} edge(s) whose output reaches no output node: the same function, "
-                 f"{saved:.0f}% fewer parameters")
-    return pruned
+    return pruned, (f"removed {len(changed_edges(chosen, pruned))} edge(s) whose output reaches no output node: "
+                    f"the same function, {saved:.0f}% fewer parameters")
 
 
 def _verdict(beta: Genotype, chosen: Genotype, judge: Judge | None, selection: Selection, before: Cost,
