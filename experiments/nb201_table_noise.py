@@ -13,8 +13,15 @@ measurement ("twin") of many cells, and with it three checks:
    likewise the compact oracle (the cheapest transformation the table scores no lower than the
    input) and the input itself (picked into the best quarter by its own entry: regression to the
    mean).
-3. dead ends (``Genotype.without_dead_ends``): how many cells the benchmark's network builds edges
-   for that cannot reach the output, and what removing them saves.
+3. idle edges: dead ends (``Genotype.without_dead_ends``), edges the benchmark's network builds that
+   cannot reach the output, and with them edges out of a zero node (``Genotype.without_idle_edges``),
+   whose weights never train: how many cells have them, what removing them saves, and (the second
+   kind adds a constant, so the function changes a little) what the table says of it at twins;
+4. merges: two convolutions on one tensor into one node made one. The function class is kept, not
+   the function, so the table is the judge of what it costs: against the input's entry (what ``nat
+   bench`` reports), against the input's twin, and twin against twin (both sides re-measured). Two
+   rules: duplicates (the same op twice, ``Genotype.without_redundant_branches``, what the compact
+   objective removes), and also a 1x1 absorbed by a 3x3 beside it (RepVGG's branches; not used).
 
     python experiments/nb201_table_noise.py --table ../shared/nb201/cifar10-200ep.csv
 """
@@ -27,6 +34,7 @@ import json
 import numpy as np
 
 from nat.arch import nb201
+from nat.arch.genotype import Genotype
 from nat.arch.nb201_table import load_table
 from nat.nasbench.bench import select_inputs
 from nat.nn.nb201 import NB201CostModel
@@ -81,13 +89,37 @@ def main() -> None:
             if (t := twin(cheap)) is not None:
                 compact.append((truth[cheap] - truth[x], t - truth[x], params[cheap] / params[x] - 1))
     dead_ends = {}
-    for name, cells in (("good", good), ("all", [int(c) for c in np.flatnonzero(connected)])):
-        saved = []
-        for c in cells:
-            lean = nb201.encode(nb201.from_genotype(nb201.to_genotype(nb201.decode(c)).without_dead_ends()))
-            saved.append(params[lean] / params[c] - 1)
-        saved_a = np.array(saved)
-        dead_ends[name] = {"cells": len(cells), "share": float((saved_a < 0).mean()), "params": float(saved_a.mean())}
+    for kind in ("dead_ends", "idle_edges"):
+        for name, cells in (("good", good), ("all", [int(c) for c in np.flatnonzero(connected)])):
+            saved, changes = [], []
+            for c in cells:
+                g = nb201.to_genotype(nb201.decode(c))
+                lean = nb201.encode(nb201.from_genotype(g.without_dead_ends() if kind == "dead_ends" else g.without_idle_edges()))
+                saved.append(params[lean] / params[c] - 1)
+                others = [int(o) for o in classes[class_of[c]] if int(o) not in (c, lean)]
+                if lean != c and others:  # the same structure, so the others are twins of both
+                    changes.append(truth[lean] - truth[others].mean())
+            saved_a = np.array(saved)
+            dead_ends[f"{kind}/{name}"] = {"cells": len(cells), "share": float((saved_a < 0).mean()),
+                                           "params": float(saved_a.mean()),
+                                           "vs_twins": float(np.mean(changes)) if changes else None}
+    merges = {}
+    for rule in ("duplicates", "absorbing_1x1"):
+        rows = []  # (vs the input's entry, vs its twin or nan, twin vs twin or nan, params)
+        for x in good:
+            merged = _merged(x, absorb=rule == "absorbing_1x1")
+            if params[merged] >= params[x]:
+                continue
+            seen = {x, merged}
+            others = {c: [int(o) for o in classes[class_of[c]] if int(o) not in seen] for c in (x, merged)}
+            tx = float(truth[others[x]].mean()) if others[x] else np.nan
+            tm = float(truth[others[merged]].mean()) if others[merged] else np.nan
+            rows.append((truth[merged] - truth[x], truth[merged] - tx, tm - tx, params[merged] / params[x] - 1))
+        merges[rule] = np.array(rows, dtype=float)
+
+    def mean_se(v: np.ndarray) -> dict:
+        v = v[np.isfinite(v)]
+        return {"n": int(len(v)), "mean": float(v.mean()), "se": float(v.std() / np.sqrt(len(v)))}
     best_a, compact_a = np.array(best), np.array(compact)
     report = {
         "inputs": len(good), "threshold": float(threshold), "within_function_sd": pooled, "dead_ends": dead_ends,
@@ -96,6 +128,10 @@ def main() -> None:
         "compact_oracle": {"inputs": len(compact), "table": float(compact_a[:, 0].mean()),
                            "twin": float(compact_a[:, 1].mean()), "twin_worse_by_0.5": float((compact_a[:, 1] < -0.5).mean()),
                            "params": float(compact_a[:, 2].mean())},
+        "merges": {rule: {"share": len(a) / len(good), "vs_entry": mean_se(a[:, 0]), "vs_twin": mean_se(a[:, 1]),
+                          "twin_vs_twin": mean_se(a[:, 2]), "worse_by_0.5": float((a[:, 0] < -0.5).mean()),
+                          "params": float(a[:, 3].mean()), "params_all_inputs": float(a[:, 3].sum() / len(good))}
+                   for rule, a in merges.items()},
     }
     print(f"{len(good):,} good inputs (table >= {threshold:.2f})")
     print(f"within-function sd of the table: good functions {pooled['good']['sd']:.3f} "
@@ -107,11 +143,33 @@ def main() -> None:
     print(f"compact oracle: {c['table']:+.3f} by the table, {c['twin']:+.3f} at a twin "
           f"({100 * c['twin_worse_by_0.5']:.0f}% worse by > 0.5), params {100 * c['params']:+.1f}% ({c['inputs']:,} inputs)")
     for name, d in dead_ends.items():
-        print(f"dead ends ({name} cells): {100 * d['share']:.1f}% of {d['cells']:,} cells save parameters by "
-              f"removing them, {100 * d['params']:+.1f}% a cell on average")
+        print(f"{name} cells: {100 * d['share']:.1f}% of {d['cells']:,} cells save parameters by removing them, "
+              f"{100 * d['params']:+.1f}% a cell on average; the pruned cell against its twins {d['vs_twins']:+.3f}")
+    for rule, m in report["merges"].items():
+        print(f"merges ({rule}): {100 * m['share']:.1f}% of the good inputs; {100 * m['params']:+.1f}% params on "
+              f"them ({100 * m['params_all_inputs']:+.1f}% over all good inputs), "
+              f"{100 * m['worse_by_0.5']:.1f}% worse by > 0.5 against the entry")
+        print("  change against the input's entry / its twin / twin against twin: " + ", ".join(
+            f"{m[k]['mean']:+.3f} (SE {m[k]['se']:.3f}, {m[k]['n']:,})" for k in ("vs_entry", "vs_twin", "twin_vs_twin")))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
+
+
+def _merged(code: int, *, absorb: bool) -> int:
+    """The code of cell ``code`` with its duplicate branches merged; ``absorb``: also every 1x1
+    beside a 3x3 on the same tensor into the same node."""
+    genotype = nb201.to_genotype(nb201.decode(code)).without_redundant_branches(strided_reduce=False)
+    if absorb:
+        cell = genotype.normal
+        tensor = {}  # as Cell.redundant_branches: a node whose one input is a skip is that skip's source
+        for node in range(cell.n_nodes):
+            into = [e for _, e in cell.inputs_of(node) if e.op != "null"]
+            tensor[node] = tensor[into[0].src] if len(into) == 1 and into[0].op == "skip_connect" else node
+        big = {(tensor[e.src], e.dst) for e in cell.edges if e.op == "nor_conv_3x3" and e.src in cell.live_nodes()}
+        ops = ["null" if e.op == "nor_conv_1x1" and (tensor[e.src], e.dst) in big else e.op for e in cell.edges]
+        genotype = Genotype(cell.replace_ops(ops), cell.replace_ops(ops)).without_idle_edges()
+    return nb201.encode(nb201.from_genotype(genotype))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from nat.errors import GenotypeError, NatError
 from nat.nn.nb201 import NB201CostModel, NB201Network
 from nat.nn.network import NetworkConfig
 from nat.nn.ops import build_op
-from nat.ops import OPS, op_kind
+from nat.ops import NULL, OPS, op_kind
 from nat.policy import GCNPolicy, LSTMPolicy, RandomPolicy
 from nat.search.config import SearchConfig
 from nat.search.supernet import SupernetConfig
@@ -458,3 +458,140 @@ def test_dead_ends_by_hand():
     assert dead == {(0, 2), (1, 2)}
     assert nb201.genotype_to_string(beta.without_dead_ends()) == \
         "|none~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
+
+
+def _conv_input_hooks(net):
+    """Record the tensor each cell edge reads, keyed by (layer, edge)."""
+    seen = {}
+    for li, layer in enumerate(net.layers):
+        for key, op in getattr(layer, "ops", {}).items():
+            op.register_forward_pre_hook(lambda m, args, li=li, key=key: seen.__setitem__((li, key), args[0].detach()))
+    return seen
+
+
+def test_merged_branches_keep_the_benchmark_networks_function_class():
+    # Property over random cells with duplicate branches (and no idle edges, whose BatchNorm shift is
+    # a separate matter): the merged network, given the original's weights with every removed
+    # convolution folded into the one kept on the same tensor (BatchNorm folded in at inference),
+    # computes what the original computes. Which edges read the same
+    # tensor is found by running the original, not by asking the code under test.
+
+    rng = random.Random(5)
+    connected = nb201.connected_codes()
+    merged_cells = 0
+    for code in rng.sample([int(c) for c in np.flatnonzero(connected)], 600):
+        beta = nb201.to_genotype(nb201.decode(code))
+        cell = beta.normal
+        if cell.zero_input_edges() or cell.dead_ends() or not cell.redundant_branches():
+            continue
+        alpha = beta.without_redundant_branches(strided_reduce=False)
+        assert is_legal_transformation(beta, alpha) and alpha.without_redundant_branches(strided_reduce=False) == alpha
+        assert alpha.normal.redundant_branches() == () and connected[nb201.encode(nb201.from_genotype(alpha))]
+        changed = [i for i, (a, b) in enumerate(zip(cell.edges, alpha.normal.edges)) if a.op != b.op]
+        assert all(alpha.normal.edges[i].op == NULL for i in changed)
+        # the convolutions removed are the redundant ones; anything else removed was left a dead end
+        removed = [str(i) for i in changed if cell.edges[i].op.startswith("nor_conv")]
+        assert sorted(int(k) for k in removed) == list(cell.redundant_branches())
+        torch.manual_seed(merged_cells)
+        full = NB201Network(beta, NetworkConfig(channels=4, layers=3))
+        for name, p in full.named_parameters():
+            torch.nn.init.normal_(p, mean=1.0 if name.endswith("weight") and p.dim() == 1 else 0.0, std=0.3)
+        for m in full.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(std=0.3), m.running_var.uniform_(0.5, 2.0)
+        full.eval()
+        reads = _conv_input_hooks(full)
+        x = torch.randn(2, 3, 32, 32)
+        want = full(x)
+        lean = NB201Network(alpha, NetworkConfig(channels=4, layers=3)).eval()
+        state = {k: v.clone() for k, v in full.state_dict().items() if k in lean.state_dict()}
+        for li, layer in enumerate(full.layers):
+            if not hasattr(layer, "ops"):
+                continue
+            into: dict[str, list[str]] = {}
+            for r in removed:
+                dst = cell.edges[int(r)].dst
+                kept = [k for k in layer.ops if k not in removed and cell.edges[int(k)].dst == dst
+                        and cell.edges[int(k)].op == cell.edges[int(r)].op and torch.equal(reads[li, k], reads[li, r])]
+                assert len(kept) == 1, "a removed branch has not exactly one of its kind left on the same tensor"
+                into.setdefault(kept[0], []).append(r)
+            for k, members in into.items():  # fold each BatchNorm into its conv, then sum into the kept edge
+                weight, bias = 0, 0
+                for member in (k, *members):
+                    conv, bn = layer.ops[member][1], layer.ops[member][2]
+                    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                    weight = weight + conv.weight * scale[:, None, None, None]
+                    bias = bias + bn.bias - bn.running_mean * scale
+                pre = f"layers.{li}.ops.{k}."
+                state[pre + "1.weight"], state[pre + "2.weight"], state[pre + "2.bias"] = weight, torch.ones_like(bias), bias
+                state[pre + "2.running_mean"] = torch.zeros_like(bias)
+                state[pre + "2.running_var"] = torch.full_like(bias, 1 - layer.ops[k][2].eps)
+        lean.load_state_dict(state)
+        torch.testing.assert_close(lean(x), want, rtol=1e-4, atol=1e-4)
+        merged_cells += 1
+    assert merged_cells >= 5
+
+
+def test_redundant_branches_by_hand():
+    # node 1 is a skip of the input, so 0 -> 2 and 1 -> 2 read one tensor: the second 3x3 goes. 0 -> 3
+    # (1x1) beside 1 -> 3 (3x3) is absorbable in principle but not a duplicate (mixed kernels train
+    # better); 2 -> 3 reads another tensor and stays
+    beta = nb201.genotype_from_string("|skip_connect~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_1x1~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    gone = {(beta.normal.edges[i].src - nb201.OFFSET, beta.normal.edges[i].dst - nb201.OFFSET)
+            for i in beta.normal.redundant_branches()}
+    assert gone == {(1, 2)}
+    # a pool between them makes two tensors: nothing to merge
+    other = nb201.genotype_from_string("|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|none~0|none~1|nor_conv_3x3~2|")
+    assert other.normal.redundant_branches() == ()
+    # an edge out of a zero node adds a constant shift in the benchmark's network: node 2 below is
+    # then no alias of node 1 until that edge is gone (node 0 -> 1 is none, so node 1 is zero)
+    shifted = nb201.genotype_from_string("|none~0|+|skip_connect~0|nor_conv_3x3~1|+|nor_conv_1x1~0|none~1|nor_conv_1x1~2|")
+    assert shifted.normal.redundant_branches() == ()
+    lean = shifted.without_redundant_branches(strided_reduce=False)
+    assert nb201.genotype_to_string(lean) == "|none~0|+|none~0|none~1|+|nor_conv_1x1~0|none~1|none~2|"
+
+
+def test_redundant_branches_follow_strides_and_only_plain_convolutions():
+    # In a reduction cell a skip out of an input is a FactorizedReduce with weights, not the input:
+    # node 2 is then no alias of node 0, and its convolution into node 3 is its own
+    edges = [("skip_connect", 0, 2), ("conv_3x3", 0, 3), ("conv_3x3", 2, 3), ("conv_1x1", 1, 4), ("sep_conv_3x3", 3, 4)]
+    cell = Cell(edges, [4])
+    assert cell.redundant_branches(strided_inputs=True) == ()
+    assert cell.redundant_branches() == (2,)  # at stride 1 node 2 is node 0: the second 3x3 goes
+    # separable, dilated and factorised convolutions are not closed under sums: never merged
+    cell = Cell([("skip_connect", 0, 2), ("sep_conv_3x3", 0, 3), ("sep_conv_3x3", 2, 3), ("dil_conv_3x3", 0, 4),
+                 ("dil_conv_3x3", 2, 4), ("conv_1x7_7x1", 0, 4), ("conv_1x7_7x1", 2, 4)], [3, 4])
+    assert cell.redundant_branches() == ()
+    # two nodes computed alike from one tensor are two tensors (their weights differ)
+    cell = Cell([("conv_3x3", 0, 2), ("conv_3x3", 0, 3), ("conv_3x3", 2, 4), ("conv_3x3", 3, 4)], [4])
+    assert cell.redundant_branches() == ()
+    darts = get("DARTS").genotype
+    assert darts.without_redundant_branches() == darts  # two inputs a node, never one tensor twice
+
+
+def test_zero_input_edges_add_only_a_constant():
+    # An edge out of a zero node reads zeros, so its weights get no gradient; the benchmark's network
+    # adds its BatchNorm shift. With those shifts at zero, the network without the edges computes the
+    # same, and their convolution weights never move in training.
+
+    beta = nb201.genotype_from_string("|none~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|")
+    idle = beta.normal.zero_input_edges()
+    assert {(beta.normal.edges[i].src - nb201.OFFSET, beta.normal.edges[i].dst - nb201.OFFSET) for i in idle} == {(1, 2), (1, 3)}
+    alpha = beta.without_idle_edges()
+    assert is_legal_transformation(beta, alpha) and alpha.normal.zero_input_edges() == ()
+    torch.manual_seed(0)
+    full = NB201Network(beta, NetworkConfig(channels=4, layers=3))
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    before = {k: v.clone() for k, v in full.state_dict().items()}
+    torch.nn.functional.cross_entropy(full(x), y).backward()
+    torch.optim.SGD(full.parameters(), lr=0.5).step()
+    for i in idle:
+        for li, layer in enumerate(full.layers):
+            if hasattr(layer, "ops"):
+                key = f"layers.{li}.ops.{i}.1.weight"
+                assert torch.equal(full.state_dict()[key], before[key])  # never trains
+                layer.ops[str(i)][2].bias.data.zero_()
+    full.eval()
+    lean = NB201Network(alpha, NetworkConfig(channels=4, layers=3)).eval()
+    lean.load_state_dict({k: v for k, v in full.state_dict().items() if k in lean.state_dict()})
+    torch.testing.assert_close(lean(x), full(x))

@@ -288,3 +288,35 @@ def test_dead_ends_cost_nothing_where_the_network_never_builds_them():
     assert lean != loose and sorted(lean.normal.dead_ends()) == []
     size = NetworkConfig(channels=8, layers=5)
     assert genotype_cost(lean, size) == genotype_cost(loose, size)
+
+
+def test_compact_merges_duplicate_branches_and_says_what_it_keeps():
+    # Every other cell is judged clearly worse. The input holds a duplicate (node 1 is a skip of the
+    # input, so 0 -> 2 and 1 -> 2 are the same 3x3 on one tensor): compact merges it without the
+    # judge and says the function class stays; the accurate objective only says it could.
+    beta = nb201.genotype_from_string("|skip_connect~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_1x1~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    t, batches = _stand_in(_Tabled(lambda g: 1.0 if g == beta else 2.0))
+    result = transform(beta, t, Selection(objective="compact", significance=3.0, candidates=4), batches=batches,
+                       cost_fn=COST)
+    want = nb201.genotype_from_string("|skip_connect~0|+|nor_conv_3x3~0|none~1|+|nor_conv_1x1~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    assert result.genotype == want and is_legal_transformation(beta, want)
+    assert result.verdict.startswith("the same function class as your input, ") and result.expected["same_class"]
+    assert any("duplicate branch" in n for n in result.notes)
+    kept = transform(beta, t, Selection(significance=3.0, candidates=4), batches=batches, cost_fn=COST)
+    assert kept.genotype == beta and any("--objective compact removes them" in n for n in kept.notes)
+    # --no-null: no edge that carries an op becomes null, so nothing is merged
+    strict = transform(beta, t, Selection(objective="compact", significance=3.0, candidates=4, no_null=True),
+                       batches=batches, cost_fn=COST)
+    assert strict.genotype == beta and strict.verdict.startswith("keep your input")
+
+
+def test_compact_removes_edges_out_of_a_zero_node_and_says_so():
+    # 0 -> 1 is none, so node 1 is zero and the convolutions out of it read zeros: their weights
+    # never train, and only a constant shift is lost
+    beta = nb201.genotype_from_string("|none~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|")
+    t, batches = _stand_in(_Tabled(lambda g: 1.0 if g == beta else 2.0))
+    result = transform(beta, t, Selection(objective="compact", significance=3.0, candidates=4), batches=batches,
+                       cost_fn=COST)
+    assert result.genotype == beta.without_idle_edges() != beta
+    assert result.verdict.startswith("the same function as your input up to a constant per channel")
+    assert result.expected["same_function"] and _params(result.genotype) < _params(beta)

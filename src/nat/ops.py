@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["OpSpec", "OPS", "NULL", "SKIP", "op_kind"]
+__all__ = ["OpSpec", "OPS", "NULL", "SKIP", "op_kind", "PLAIN_CONVS"]
 
 NULL = "null"
 SKIP = "skip_connect"
@@ -37,6 +37,12 @@ class OpSpec:
     name: str
     kind: str
 
+
+#: The ops whose module is ReLU, one convolution, BatchNorm. Two of the same on one tensor into one
+#: node compute what one can: the ReLU is shared, the two convolutions sum into one, and BatchNorm is
+#: an affine map per channel at inference. Factorised, separable and dilated convolutions are not
+#: closed under such sums and are not listed.
+PLAIN_CONVS = frozenset({"conv_1x1", "conv_3x3", "conv_5x5", "nor_conv_1x1", "nor_conv_3x3"})
 
 OPS: dict[str, OpSpec] = {name: OpSpec(name, "N" if name == NULL else "S" if name == SKIP else "O")
                           for name in _NAMES}

@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import Iterable, NamedTuple
 
 from ..errors import GenotypeError
-from ..ops import NULL, OPS
+from ..ops import NULL, OPS, PLAIN_CONVS, SKIP
 
 __all__ = ["Edge", "Cell", "Genotype", "CELL_TYPES", "DARTS_NULL", "MAX_NODES", "MAX_EDGES", "loose_ends"]
 
@@ -152,6 +152,50 @@ class Cell:
         reach = self._reaching
         return tuple(i for i, e in enumerate(self.edges) if e.op != NULL and e.dst not in reach)
 
+    def zero_input_edges(self) -> tuple[int, ...]:
+        """Indices of the non-null edges out of a zero node (one every input of which is null).
+
+        Their input is always zero, so their weights get no gradient and never train; a network
+        that builds them (the NAS-Bench-201 one) gets from each only BatchNorm's shift, a learned
+        constant per channel. DARTS-style networks do not build them (:meth:`computed_edges`)."""
+        live = self._live
+        return tuple(i for i, e in enumerate(self.edges) if e.op != NULL and e.src not in live)
+
+    def redundant_branches(self, strided_inputs: bool = False) -> tuple[int, ...]:
+        """Indices of the duplicate branches: a plain convolution (:data:`~nat.ops.PLAIN_CONVS`) into
+        a node that already has the same op on the same tensor (the first such edge stays).
+        Making them null keeps the cell's *function class* (what its weights can express): two
+        ReLU-conv-BN branches of one kernel on one tensor compute what one can.
+
+        "The same tensor" follows skips: a node whose one input is a skip from node ``i`` is node
+        ``i`` itself, so a convolution out of each is a pair. Two nodes computed alike from one tensor
+        are not one tensor (their weights differ): merging there would halve a width.
+        ``strided_inputs``: the cell reads its inputs at stride 2 (a reduction cell of a DARTS-style
+        network), where a skip out of an input is a learned ``FactorizedReduce``, not the input.
+
+        A smaller kernel beside a larger one on one tensor (a 1x1 beside a 3x3) is also absorbed in
+        principle, but is not listed: such mixed branches train better than one convolution, as in
+        RepVGG; on NAS-Bench-201 absorbing them cost 0.05 points where duplicates cost nothing
+        measurable (docs/results/nas-bench-201.md, "Merging duplicate branches")."""
+        live = self._live
+        tensor: dict[int, int] = {}  # node -> the node whose tensor it is (itself, or what it is a skip of)
+        redundant: list[int] = []
+        for node in range(self.n_nodes):
+            built = [(i, e) for i, e in self._incoming.get(node, ()) if e.op != NULL]
+            inputs = [(i, e) for i, e in built if e.src in live]
+            # one skip in and nothing else: not even an edge out of a zero node, which a network that
+            # builds it (NAS-Bench-201) turns into a constant shift
+            aliased = (len(built) == 1 and len(inputs) == 1 and inputs[0][1].op == SKIP
+                       and not (strided_inputs and inputs[0][1].src < N_INPUTS))
+            tensor[node] = tensor[inputs[0][1].src] if aliased else node
+            seen: set[tuple[int, str]] = set()  # (the tensor read, the op) of the branches kept
+            for i, e in inputs:
+                if e.op in PLAIN_CONVS:
+                    if (tensor[e.src], e.op) in seen:
+                        redundant.append(i)
+                    seen.add((tensor[e.src], e.op))
+        return tuple(sorted(redundant))
+
     def computed_edges(self) -> list[tuple[int, Edge]]:
         """``(index, edge)`` of the edges a network must compute: non-null, live to needed."""
         live, needed = self._live, self._needed
@@ -263,6 +307,30 @@ class Genotype:
             dead = set(cell.dead_ends())
             cells[name] = cell.replace_ops(NULL if i in dead else e.op for i, e in enumerate(cell.edges)) if dead else cell
         return Genotype(**cells)
+
+    def without_idle_edges(self) -> "Genotype":
+        """Every cell without its dead ends and its :meth:`Cell.zero_input_edges`: what the input
+        computes, up to a constant per channel where a network builds edges out of a zero node, and
+        a legal NAT transformation. Removing the second kind can make no node zero and no edge a
+        dead end, so one pass suffices."""
+        cells = {}
+        for name, cell in self.cells().items():
+            drop = set(cell.dead_ends()) | set(cell.zero_input_edges())
+            cells[name] = cell.replace_ops(NULL if i in drop else e.op for i, e in enumerate(cell.edges)) if drop else cell
+        return Genotype(**cells)
+
+    def without_redundant_branches(self, strided_reduce: bool = True) -> "Genotype":
+        """Without idle edges (:meth:`without_idle_edges`; an edge out of a zero node can hide that
+        two branches read one tensor) and then without every cell's :meth:`Cell.redundant_branches`
+        and the idle edges that leaves: the same function class with fewer parameters, and a legal
+        NAT transformation (an op may always be removed). ``strided_reduce``: the reduction cell
+        reads its inputs at stride 2 (DARTS-style networks; not a tied NAS-Bench-201 cell, whose
+        network runs every cell at stride 1)."""
+        cells = {}
+        for name, cell in self.without_idle_edges().cells().items():
+            drop = set(cell.redundant_branches(strided_inputs=strided_reduce and name == "reduce"))
+            cells[name] = cell.replace_ops(NULL if i in drop else e.op for i, e in enumerate(cell.edges)) if drop else cell
+        return Genotype(**cells).without_idle_edges()
 
     def canonical(self) -> str:
         """Order-independent text in the triple form; equal genotypes give equal strings."""

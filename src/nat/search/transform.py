@@ -415,15 +415,17 @@ def transform(beta: Genotype, transformer: Transformer, selection: Selection = S
         chosen, steps = _choose_accurate(beta, usable, judge, selection, allowed, notes)
     else:
         chosen, steps = _choose_compact(beta, usable, judge, selection, allowed, before, cost, notes)
-    lean, removed = _without_costly_dead_ends(chosen, allowed, cost)
-    if lean != chosen and selection.objective == "compact":
+    judged = chosen
+    lean, removed = _free_savings(chosen, allowed, cost, strided_reduce=not space_of(beta).tied)
+    if lean != chosen and selection.objective == "compact" and not selection.no_null:
         chosen = lean
-        notes.append(removed)
-    elif lean != chosen:  # say so; the accurate objective does not trade
-        notes.append("the result has edges whose output reaches no output node; --objective compact removes "
-                     "them (the same function, fewer parameters)")
+        notes.extend(removed)
+    elif lean != chosen and not selection.no_null:  # say so; the accurate objective does not trade
+        notes.append("the result has idle edges (whose output reaches no output node, or whose input is always "
+                      "zero) or duplicate branches; --objective compact removes them without a judge (fewer "
+                      "parameters, what it computes or its function class)")
     after = cost(chosen)
-    verdict, expected = _verdict(beta, chosen, judge, selection, before, after)
+    verdict, expected = _verdict(beta, judged, chosen, judge, selection, before, after)
     input_won = judge is not None and chosen == beta
     return TransformResult(beta, chosen, method, before, after, [c.as_row() for c in pool.values()], notes,
                            input_won, steps, expected.get("z"), objective=selection.objective,
@@ -553,7 +555,7 @@ def _choose_compact(beta: Genotype, usable: list[Candidate], judge: Judge, selec
     for c in usable:
         c.score = judge.score(c.genotype)
     if not passing:
-        notes.append("the input won: no cheaper transformation is judged no worse than the input; returned unchanged")
+        notes.append("the input won: no cheaper transformation is judged no worse than the input")
         return beta, []
     best = min(passing, key=key)
     notes.append(f"compact: {len(steps)} cost-lowering one-edge step(s) from the input, "
@@ -561,38 +563,65 @@ def _choose_compact(beta: Genotype, usable: list[Candidate], judge: Judge, selec
     return best, steps if best == current else []
 
 
-def _without_costly_dead_ends(chosen: Genotype, allowed: Callable[[Genotype], bool],
-                              cost: Callable[[Genotype], Cost]) -> tuple[Genotype, str]:
-    """``chosen`` without the edges whose output reaches no output node, when that saves cost
-    (else ``chosen``), and a note saying what went.
+def _free_savings(chosen: Genotype, allowed: Callable[[Genotype], bool], cost: Callable[[Genotype], Cost], *,
+                  strided_reduce: bool) -> tuple[Genotype, list[str]]:
+    """``chosen`` with what can go without a judge, where that lowers cost (else ``chosen``), and
+    a note for each step taken.
 
-    The result computes the same function, so no judge is needed, and a judge could not pass it
-    anyway: its losses equal the input's image by image, so a non-inferiority test at tolerance 0
-    has nothing to be sure of. Networks that never build such edges (the DARTS-style cells) save
-    nothing and are left as they are."""
-    pruned = chosen.without_dead_ends()
-    if pruned == chosen or not allowed(pruned):
-        return chosen, ""
-    was, now = cost(chosen), cost(pruned)
-    if (now.params, now.madds) >= (was.params, was.madds):
-        return chosen, ""
-    saved = 100 * (1 - now.params / was.params) if was.params else 0.0
-    return pruned, (f"removed {len(changed_edges(chosen, pruned))} edge(s) whose output reaches no output node: "
-                    f"the same function, {saved:.0f}% fewer parameters")
+    Idle edges (dead ends, and edges out of a zero node, whose weights never train) go first:
+    what the cell computes stays. Duplicate branches go next (the same plain convolution twice on
+    one tensor into one node, :meth:`~nat.arch.genotype.Cell.redundant_branches`): the function
+    class stays. No judge is needed, and a judge could not pass the first kind anyway (its losses
+    are the input's image by image; a non-inferiority test at tolerance 0 has nothing to be sure of).
+    That merging costs nothing measurable in training was measured on NAS-Bench-201's twins
+    (:data:`MERGE_COST`). Networks that never build idle edges (DARTS-style cells) save nothing by
+    their removal and are left as they are."""
+    notes: list[str] = []
+    current = chosen
+    for step, what in ((lambda g: g.without_idle_edges(),
+                        "idle edge(s), whose output reaches no output node or whose input is always zero: what "
+                        "the cell computes"),
+                       (lambda g: g.without_redundant_branches(strided_reduce),
+                        "duplicate branch(es), the same convolution twice on one tensor into one node: the same "
+                        "function class")):
+        lean = step(current)
+        if lean == current or not allowed(lean):
+            continue
+        was, now = cost(current), cost(lean)
+        if (now.params, now.madds) >= (was.params, was.madds):
+            continue
+        saved = 100 * (1 - now.params / was.params) if was.params else 0.0
+        notes.append(f"removed {len(changed_edges(current, lean))} {what}, {saved:.0f}% fewer parameters")
+        current = lean
+    return current, notes
 
 
-def _verdict(beta: Genotype, chosen: Genotype, judge: Judge | None, selection: Selection, before: Cost,
-             after: Cost) -> tuple[str, dict]:
-    """What the change is worth, in words a user reads, and the numbers behind them."""
+#: What merging duplicate branches cost on NAS-Bench-201's best quarter, both sides re-measured at
+#: twins (``experiments/nb201_table_noise.py``; docs/results/nas-bench-201.md).
+MERGE_COST = "on NAS-Bench-201's best quarter such merges cost -0.007 points a cell (SE 0.003)"
+
+
+def _verdict(beta: Genotype, judged: Genotype, chosen: Genotype, judge: Judge | None, selection: Selection,
+             before: Cost, after: Cost) -> tuple[str, dict]:
+    """What the change is worth, in words a user reads, and the numbers behind them. ``judged`` is
+    what the selection chose, ``chosen`` that after the savings no judge decides (:func:`_free_savings`)."""
     saved = 100 * (1 - after.params / before.params) if before.params else 0.0
     expected: dict = {"params_change": -saved / 100 if before.params else 0.0,
                       "madds_change": (after.madds / before.madds - 1) if before.madds else 0.0}
     costs = (f"{saved:.0f}% fewer parameters" if saved >= 0.5 else "at the same cost" if chosen != beta
              else "the same cost")
-    if chosen != beta and chosen.without_dead_ends() == beta.without_dead_ends():
+    merged = chosen.without_idle_edges() != judged.without_idle_edges()
+    if chosen != beta and judged.without_idle_edges() == beta.without_idle_edges():
+        if merged:
+            expected["same_class"] = True
+            return (f"the same function class as your input, {costs}: duplicate branches merged ({MERGE_COST}; "
+                    "not judged)"), expected
         expected["same_function"] = True
-        return (f"the same function as your input, {costs}: only edges whose output reaches no output node "
-                "were removed"), expected
+        if chosen.without_dead_ends() == beta.without_dead_ends():
+            return (f"the same function as your input, {costs}: only edges whose output reaches no output node "
+                    "were removed"), expected
+        return (f"the same function as your input up to a constant per channel, {costs}: only edges whose output "
+                "reaches no output node or whose input is always zero (their weights never train) were removed"), expected
     if judge is None:
         if chosen == beta:
             return "unchanged (not judged: give --select-on DATA for the supernet's verdict)", expected
@@ -600,15 +629,18 @@ def _verdict(beta: Genotype, chosen: Genotype, judge: Judge | None, selection: S
     if chosen == beta:
         what = "confidently better" if selection.objective == "accurate" else "confidently cheaper at no loss"
         return f"keep your input: no transformation is {what}", expected
-    z_better = judge.z_better(beta, chosen)
-    change = judge.loss_change(beta, chosen)
+    z_better = judge.z_better(beta, judged)
+    change = judge.loss_change(beta, judged)
     expected.update({"z": z_better, "loss_change": change / 100})
+    then = f"; then duplicate branches merged ({MERGE_COST}; not judged)" if merged else ""
+    if merged:
+        expected["merged"] = True
     if selection.objective == "compact":
-        z = judge.z_no_worse(beta, chosen, selection.tolerance)
+        z = judge.z_no_worse(beta, judged, selection.tolerance)
         expected.update({"z_no_worse": z, "tolerance": selection.tolerance / 100})
         return (f"expected to be no worse (held-out loss {change:+.1f}%, within {selection.tolerance:g}% at "
-                f"z = {z:.1f}), {costs}"), expected
-    return f"expected to be better (held-out loss {change:+.1f}%, z = {z_better:.1f}), {costs}", expected
+                f"z = {z:.1f}), {costs}{then}"), expected
+    return f"expected to be better (held-out loss {change:+.1f}%, z = {z_better:.1f}), {costs}{then}", expected
 
 
 def _with_proxy(fit: Callable[[Genotype], float], beta: Genotype, transformer: Transformer, weight: float,
