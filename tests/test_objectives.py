@@ -308,6 +308,7 @@ def test_compact_merges_duplicate_branches_and_says_what_it_keeps():
     strict = transform(beta, t, Selection(objective="compact", significance=3.0, candidates=4, no_null=True),
                        batches=batches, cost_fn=COST)
     assert strict.genotype == beta and strict.verdict.startswith("keep your input")
+    assert any("which --no-null forbids (--allow-null" in n for n in strict.notes)
 
 
 def test_compact_removes_edges_out_of_a_zero_node_and_says_so():
@@ -320,3 +321,17 @@ def test_compact_removes_edges_out_of_a_zero_node_and_says_so():
     assert result.genotype == beta.without_idle_edges() != beta
     assert result.verdict.startswith("the same function as your input up to a constant per channel")
     assert result.expected["same_function"] and _params(result.genotype) < _params(beta)
+
+
+def test_allow_null_overrides_a_recommended_no_null_on_the_command_line():
+    from nat.cli import build_parser, main
+    from nat.cli.search import selection_options
+    parser = build_parser()
+    for argv, want in ((["transform", "R4"], None), (["transform", "R4", "--no-null"], True),
+                       (["transform", "R4", "--allow-null"], False), (["bench", "--allow-null"], False)):
+        assert selection_options(parser.parse_args(argv))["no_null"] is want
+    # over a recommended selection with no_null, False wins (None would keep it)
+    assert Selection(objective="compact", no_null=True).with_options(no_null=False).no_null is False
+    with pytest.raises(SystemExit) as stop:
+        main(["transform", "R4", "--no-null", "--allow-null"])
+    assert stop.value.code == 2

@@ -26,9 +26,13 @@ def _selection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--objective", choices=OBJECTIVES,
                    help="accurate (default): the best transformation the supernet is confident improves on the "
                         "input; compact: the cheapest one it is confident loses nothing")
-    p.add_argument("--no-null", action="store_true", default=None,
-                   help="no edge that carries an op becomes null (an op may still become a skip; a null edge may "
-                        "become a skip): results a NAS-Bench-301 surrogate can score")
+    nulls = p.add_mutually_exclusive_group()
+    nulls.add_argument("--no-null", action="store_true", default=None,
+                       help="no edge that carries an op becomes null (an op may still become a skip; a null edge "
+                            "may become a skip): results a NAS-Bench-301 surrogate can score")
+    nulls.add_argument("--allow-null", dest="no_null", action="store_false", default=None,
+                       help="let edges become null where the transformer's recommended selection says --no-null "
+                            "(the DARTS-space compact one does, so that the surrogate can grade it)")
     p.add_argument("--candidates", type=positive_int, help="K sampled candidates (paper and default: 10)")
     p.add_argument("--greedy", action="store_true", default=None, help="per-edge argmax (Maximum-GCN)")
     p.add_argument("--select-on", metavar="DATA", help="judge candidates with the supernet on the held-out 60%% "

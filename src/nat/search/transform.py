@@ -420,7 +420,11 @@ def transform(beta: Genotype, transformer: Transformer, selection: Selection = S
     if lean != chosen and selection.objective == "compact" and not selection.no_null:
         chosen = lean
         notes.extend(removed)
-    elif lean != chosen and not selection.no_null:  # say so; the accurate objective does not trade
+    elif lean != chosen and selection.no_null:
+        notes.append("the result has idle edges (whose output reaches no output node, or whose input is always "
+                     "zero) or duplicate branches; removing them makes edges null, which --no-null forbids "
+                     "(--allow-null lets --objective compact remove them)")
+    elif lean != chosen:  # say so; the accurate objective does not trade
         notes.append("the result has idle edges (whose output reaches no output node, or whose input is always "
                       "zero) or duplicate branches; --objective compact removes them without a judge (fewer "
                       "parameters, what it computes or its function class)")
