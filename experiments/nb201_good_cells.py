@@ -137,9 +137,10 @@ def main() -> None:
                     comp.append((truth[pick] - truth[c], p(pick) / p(c) - 1, pick != c))
                 selections.append(_row("compact", counted, z_needed, tolerance, comp))
     # Compact without moves that make a convolution a skip (the supernet's bias, item 2), each pick
-    # then given the savings no judge decides (idle edges, duplicate branches), as the library does.
+    # then given the savings no judge decides (idle edges, duplicate branches), as the library does
+    # (the cap counts the judged change only; the library's --max-changes would count the savings too).
     def lean(code: int) -> int:
-        g = nb201.to_genotype(nb201.decode(code)).without_redundant_branches(strided_reduce=False)
+        g = nb201.to_genotype(nb201.decode(code)).without_unjudged_savings(strided_reduce=False)
         return nb201.encode(nb201.from_genotype(g))
 
     def new_skip(c: int, x: int) -> bool:
@@ -183,7 +184,7 @@ def main() -> None:
         extra = ""
         if r.get("with_savings"):
             extra = (" + savings" + ("" if r["skips"] else ", no conv made a skip")
-                     + (f", at most {r['max_changes']} change" if r["max_changes"] else ""))
+                     + (f", at most {r['max_changes']} judged change" if r["max_changes"] else ""))
         print(f"  {r['objective']:<8} z counts {r['z_counts']:<15} Z {r['z']:g}"
               + (f" tol {r['tolerance']:g}%" if r["tolerance"] is not None else "          ") + extra
               + f": change {r['mean_change']:+.3f}, worse by > 0.5: {100 * r['worse_by_0.5']:.1f}%, "

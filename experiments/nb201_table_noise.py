@@ -14,13 +14,14 @@ measurement ("twin") of many cells, and with it three checks:
    input) and the input itself (picked into the best quarter by its own entry: regression to the
    mean).
 3. idle edges: dead ends (``Genotype.without_dead_ends``), edges the benchmark's network builds that
-   cannot reach the output, and with them edges out of a zero node (``Genotype.without_idle_edges``),
-   whose weights never train: how many cells have them, what removing them saves, and (the second
-   kind adds a constant, so the function changes a little) what the table says of it at twins;
+   cannot reach the output, and with them the edges that carry no signal from the input
+   (``Genotype.without_idle_edges``): how many cells have them, what removing them saves, and (the
+   second kind adds an input-independent term, so the function changes a little) what the table
+   says of it at twins;
 4. merges: two convolutions on one tensor into one node made one. The function class is kept, not
    the function, so the table is the judge of what it costs: against the input's entry (what ``nat
    bench`` reports), against the input's twin, and twin against twin (both sides re-measured). Two
-   rules: duplicates (the same op twice, ``Genotype.without_redundant_branches``, what the compact
+   rules: duplicates (the same op twice, ``Genotype.without_unjudged_savings``, what the compact
    objective removes), and also a 1x1 absorbed by a 3x3 beside it (RepVGG's branches; not used).
 
     python experiments/nb201_table_noise.py --table ../shared/nb201/cifar10-200ep.csv
@@ -107,14 +108,17 @@ def main() -> None:
     for rule in ("duplicates", "absorbing_1x1"):
         rows = []  # (vs the input's entry, vs its twin or nan, twin vs twin or nan, params)
         for x in good:
+            # idle edges go first (they can hide a duplicate) but do not change a cell's structure,
+            # so the twins below see the merge alone; params are counted from the idle-free cell
+            idle_free = nb201.encode(nb201.from_genotype(nb201.to_genotype(nb201.decode(x)).without_idle_edges()))
             merged = _merged(x, absorb=rule == "absorbing_1x1")
-            if params[merged] >= params[x]:
+            if params[merged] >= params[idle_free]:
                 continue
-            seen = {x, merged}
+            seen = {x, idle_free, merged}
             others = {c: [int(o) for o in classes[class_of[c]] if int(o) not in seen] for c in (x, merged)}
             tx = float(truth[others[x]].mean()) if others[x] else np.nan
             tm = float(truth[others[merged]].mean()) if others[merged] else np.nan
-            rows.append((truth[merged] - truth[x], truth[merged] - tx, tm - tx, params[merged] / params[x] - 1))
+            rows.append((truth[merged] - truth[x], truth[merged] - tx, tm - tx, params[merged] / params[idle_free] - 1))
         merges[rule] = np.array(rows, dtype=float)
 
     def mean_se(v: np.ndarray) -> dict:
@@ -159,7 +163,7 @@ def main() -> None:
 def _merged(code: int, *, absorb: bool) -> int:
     """The code of cell ``code`` with its duplicate branches merged; ``absorb``: also every 1x1
     beside a 3x3 on the same tensor into the same node."""
-    genotype = nb201.to_genotype(nb201.decode(code)).without_redundant_branches(strided_reduce=False)
+    genotype = nb201.to_genotype(nb201.decode(code)).without_unjudged_savings(strided_reduce=False)
     if absorb:
         cell = genotype.normal
         tensor = {}  # as Cell.redundant_branches: a node whose one input is a skip is that skip's source

@@ -300,8 +300,9 @@ def test_compact_merges_duplicate_branches_and_says_what_it_keeps():
                        cost_fn=COST)
     want = nb201.genotype_from_string("|skip_connect~0|+|nor_conv_3x3~0|none~1|+|nor_conv_1x1~0|nor_conv_3x3~1|nor_conv_3x3~2|")
     assert result.genotype == want and is_legal_transformation(beta, want)
-    assert result.verdict.startswith("the same function class as your input, ") and result.expected["same_class"]
-    assert any("duplicate branch" in n for n in result.notes)
+    assert result.verdict.startswith("the same function class as your input, ")
+    assert result.expected["unjudged"] == ["duplicate_branches"] and "same_function" not in result.expected
+    assert any("removed 1 duplicate branch(es)" in n for n in result.notes)
     kept = transform(beta, t, Selection(significance=3.0, candidates=4), batches=batches, cost_fn=COST)
     assert kept.genotype == beta and any("--objective compact removes them" in n for n in kept.notes)
     # --no-null: no edge that carries an op becomes null, so nothing is merged
@@ -311,27 +312,32 @@ def test_compact_merges_duplicate_branches_and_says_what_it_keeps():
     assert any("which --no-null forbids (--allow-null" in n for n in strict.notes)
 
 
-def test_compact_removes_edges_out_of_a_zero_node_and_says_so():
-    # 0 -> 1 is none, so node 1 is zero and the convolutions out of it read zeros: their weights
-    # never train, and only a constant shift is lost
+def test_compact_removes_input_free_edges_and_says_what_goes_with_them():
+    # 0 -> 1 is none, so node 1 has no input and the convolutions out of it carry no signal from the
+    # input: what goes is the input-independent term they add, which the verdict says
     beta = nb201.genotype_from_string("|none~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|")
     t, batches = _stand_in(_Tabled(lambda g: 1.0 if g == beta else 2.0))
     result = transform(beta, t, Selection(objective="compact", significance=3.0, candidates=4), batches=batches,
                        cost_fn=COST)
-    assert result.genotype == beta.without_idle_edges() != beta
-    assert result.verdict.startswith("the same function as your input up to a constant per channel")
-    assert result.expected["same_function"] and _params(result.genotype) < _params(beta)
+    assert result.genotype == beta.without_idle_edges() != beta and _params(result.genotype) < _params(beta)
+    assert result.verdict.startswith("what your input computes from its input, ")
+    assert result.expected["unjudged"] == ["idle_edges"] and "same_function" not in result.expected
 
 
-def test_allow_null_overrides_a_recommended_no_null_on_the_command_line():
-    from nat.cli import build_parser, main
-    from nat.cli.search import selection_options
-    parser = build_parser()
-    for argv, want in ((["transform", "R4"], None), (["transform", "R4", "--no-null"], True),
-                       (["transform", "R4", "--allow-null"], False), (["bench", "--allow-null"], False)):
-        assert selection_options(parser.parse_args(argv))["no_null"] is want
-    # over a recommended selection with no_null, False wins (None would keep it)
-    assert Selection(objective="compact", no_null=True).with_options(no_null=False).no_null is False
-    with pytest.raises(SystemExit) as stop:
-        main(["transform", "R4", "--no-null", "--allow-null"])
-    assert stop.value.code == 2
+def test_merges_an_input_free_edge_hid_and_counts_each_kind():
+    # node 2 = skip(x) + a shift out of the input-free node 1: once that edge goes, node 2 is x, and
+    # 2 -> 3 duplicates 0 -> 3; the skip into node 2 is then left idle. The verdict says the class
+    # stays less what the input-free edge added; the notes count each kind.
+    beta = nb201.genotype_from_string("|none~0|+|skip_connect~0|nor_conv_1x1~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    t, batches = _stand_in(_Tabled(lambda g: 1.0 if g == beta else 2.0))
+    result = transform(beta, t, Selection(objective="compact", significance=3.0, candidates=4), batches=batches,
+                       cost_fn=COST)
+    assert nb201.genotype_to_string(result.genotype) == "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
+    assert result.expected["unjudged"] == ["idle_edges", "duplicate_branches"]
+    assert result.verdict.startswith("the same function class as your input, less what its input-free edges add")
+    assert any(n.startswith("removed 2 idle edge(s)") for n in result.notes)
+    assert any(n.startswith("removed 1 duplicate branch(es)") and "1 edge(s) that left idle" in n for n in result.notes)
+    # one change at most: the savings would change more edges, and a note says they were kept
+    capped = transform(beta, t, Selection(objective="compact", significance=3.0, candidates=4, max_changes=1),
+                       batches=batches, cost_fn=COST)
+    assert capped.genotype == beta and any("would break --max-changes" in n for n in capped.notes)

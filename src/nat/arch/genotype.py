@@ -152,14 +152,22 @@ class Cell:
         reach = self._reaching
         return tuple(i for i, e in enumerate(self.edges) if e.op != NULL and e.dst not in reach)
 
-    def zero_input_edges(self) -> tuple[int, ...]:
-        """Indices of the non-null edges out of a zero node (one every input of which is null).
+    def input_free_edges(self) -> tuple[int, ...]:
+        """Indices of the non-null edges out of a node that no non-null path from an input reaches:
+        they carry no signal from the cell's inputs.
 
-        Their input is always zero, so their weights get no gradient and never train; a network
-        that builds them (the NAS-Bench-201 one) gets from each only BatchNorm's shift, a learned
-        constant per channel. DARTS-style networks do not build them (:meth:`computed_edges`)."""
+        DARTS-style networks do not build them (:meth:`computed_edges`). The NAS-Bench-201 network
+        does, and each then adds a term that does not depend on the input: an edge out of a node
+        whose every input is null reads zeros (its weights get no gradient) and adds its BatchNorm
+        shift, and an edge further on turns such shifts into a learned map, constant but at the
+        image borders (zero padding). Removing them drops that term; nothing else changes."""
         live = self._live
         return tuple(i for i, e in enumerate(self.edges) if e.op != NULL and e.src not in live)
+
+    def nulled(self, indices) -> "Cell":
+        """The same cell with the edges at ``indices`` made null (itself when there are none)."""
+        drop = set(indices)
+        return self.replace_ops(NULL if i in drop else e.op for i, e in enumerate(self.edges)) if drop else self
 
     def redundant_branches(self, strided_inputs: bool = False) -> tuple[int, ...]:
         """Indices of the duplicate branches: a plain convolution (:data:`~nat.ops.PLAIN_CONVS`) into
@@ -168,23 +176,25 @@ class Cell:
         ReLU-conv-BN branches of one kernel on one tensor compute what one can.
 
         "The same tensor" follows skips: a node whose one input is a skip from node ``i`` is node
-        ``i`` itself, so a convolution out of each is a pair. Two nodes computed alike from one tensor
-        are not one tensor (their weights differ): merging there would halve a width.
+        ``i`` itself, so a convolution out of each is a pair, unless an input-free edge also enters
+        the node (see :meth:`input_free_edges`; remove those first to find every pair). Two nodes
+        computed alike from one tensor are not one tensor (their weights differ): merging there
+        would halve a width.
         ``strided_inputs``: the cell reads its inputs at stride 2 (a reduction cell of a DARTS-style
         network), where a skip out of an input is a learned ``FactorizedReduce``, not the input.
 
         A smaller kernel beside a larger one on one tensor (a 1x1 beside a 3x3) is also absorbed in
         principle, but is not listed: such mixed branches train better than one convolution, as in
-        RepVGG; on NAS-Bench-201 absorbing them cost 0.05 points where duplicates cost nothing
-        measurable (docs/results/nas-bench-201.md, "Merging duplicate branches")."""
+        RepVGG; on NAS-Bench-201 absorbing them cost 0.10 points a cell, merging duplicates 0.03
+        (docs/results/nas-bench-201.md, "Savings that need no judge")."""
         live = self._live
         tensor: dict[int, int] = {}  # node -> the node whose tensor it is (itself, or what it is a skip of)
         redundant: list[int] = []
         for node in range(self.n_nodes):
             built = [(i, e) for i, e in self._incoming.get(node, ()) if e.op != NULL]
             inputs = [(i, e) for i, e in built if e.src in live]
-            # one skip in and nothing else: not even an edge out of a zero node, which a network that
-            # builds it (NAS-Bench-201) turns into a constant shift
+            # one skip in and nothing else: not even an input-free edge, which a network that builds
+            # it (NAS-Bench-201) turns into a term of its own
             aliased = (len(built) == 1 and len(inputs) == 1 and inputs[0][1].op == SKIP
                        and not (strided_inputs and inputs[0][1].src < N_INPUTS))
             tensor[node] = tensor[inputs[0][1].src] if aliased else node
@@ -302,35 +312,29 @@ class Genotype:
         """Every cell with its :meth:`Cell.dead_ends` made null: the same function, and a legal NAT
         transformation (an op or a skip may always be removed). What the compact objective removes
         without asking the supernet, which cannot tell the two apart."""
-        cells = {}
-        for name, cell in self.cells().items():
-            dead = set(cell.dead_ends())
-            cells[name] = cell.replace_ops(NULL if i in dead else e.op for i, e in enumerate(cell.edges)) if dead else cell
-        return Genotype(**cells)
+        return Genotype(**{name: cell.nulled(cell.dead_ends()) for name, cell in self.cells().items()})
 
     def without_idle_edges(self) -> "Genotype":
-        """Every cell without its dead ends and its :meth:`Cell.zero_input_edges`: what the input
-        computes, up to a constant per channel where a network builds edges out of a zero node, and
-        a legal NAT transformation. Removing the second kind can make no node zero and no edge a
-        dead end, so one pass suffices."""
-        cells = {}
-        for name, cell in self.cells().items():
-            drop = set(cell.dead_ends()) | set(cell.zero_input_edges())
-            cells[name] = cell.replace_ops(NULL if i in drop else e.op for i, e in enumerate(cell.edges)) if drop else cell
-        return Genotype(**cells)
+        """Every cell without its dead ends and its :meth:`Cell.input_free_edges` (together: *idle
+        edges*): what the input computes, less the input-independent terms where a network builds
+        edges out of such nodes (NAS-Bench-201's), and a legal NAT transformation. Removing
+        input-free edges makes no node input-free and no edge a dead end, so one pass suffices."""
+        return Genotype(**{name: cell.nulled(set(cell.dead_ends()) | set(cell.input_free_edges()))
+                           for name, cell in self.cells().items()})
 
-    def without_redundant_branches(self, strided_reduce: bool = True) -> "Genotype":
-        """Without idle edges (:meth:`without_idle_edges`; an edge out of a zero node can hide that
-        two branches read one tensor) and then without every cell's :meth:`Cell.redundant_branches`
-        and the idle edges that leaves: the same function class with fewer parameters, and a legal
-        NAT transformation (an op may always be removed). ``strided_reduce``: the reduction cell
-        reads its inputs at stride 2 (DARTS-style networks; not a tied NAS-Bench-201 cell, whose
-        network runs every cell at stride 1)."""
-        cells = {}
-        for name, cell in self.without_idle_edges().cells().items():
-            drop = set(cell.redundant_branches(strided_inputs=strided_reduce and name == "reduce"))
-            cells[name] = cell.replace_ops(NULL if i in drop else e.op for i, e in enumerate(cell.edges)) if drop else cell
-        return Genotype(**cells).without_idle_edges()
+    def without_redundant_branches(self, *, strided_reduce: bool) -> "Genotype":
+        """Every cell with its :meth:`Cell.redundant_branches` made null: the same function class with
+        fewer parameters, and a legal NAT transformation (an op may always be removed); it can leave
+        idle edges behind. ``strided_reduce``: the reduction cell reads its inputs at stride 2
+        (DARTS-style networks: ``True``; a tied NAS-Bench-201 cell, whose network runs every cell at
+        stride 1: ``False``). No default: the wrong one silently merges or misses branches."""
+        return Genotype(**{name: cell.nulled(cell.redundant_branches(strided_inputs=strided_reduce and name == "reduce"))
+                           for name, cell in self.cells().items()})
+
+    def without_unjudged_savings(self, *, strided_reduce: bool) -> "Genotype":
+        """What the compact objective removes without a judge: idle edges, then duplicate branches
+        (which idle edges can hide), then the idle edges that leaves."""
+        return self.without_idle_edges().without_redundant_branches(strided_reduce=strided_reduce).without_idle_edges()
 
     def canonical(self) -> str:
         """Order-independent text in the triple form; equal genotypes give equal strings."""

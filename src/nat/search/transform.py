@@ -416,20 +416,20 @@ def transform(beta: Genotype, transformer: Transformer, selection: Selection = S
     else:
         chosen, steps = _choose_compact(beta, usable, judge, selection, allowed, before, cost, notes)
     judged = chosen
-    lean, removed = _free_savings(chosen, allowed, cost, strided_reduce=not space_of(beta).tied)
-    if lean != chosen and selection.objective == "compact" and not selection.no_null:
+    lean, removed, unjudged = _free_savings(chosen, allowed, cost, strided_reduce=not space_of(beta).tied)
+    if selection.objective == "compact" and not selection.no_null:
         chosen = lean
-        notes.extend(removed)
-    elif lean != chosen and selection.no_null:
-        notes.append("the result has idle edges (whose output reaches no output node, or whose input is always "
-                     "zero) or duplicate branches; removing them makes edges null, which --no-null forbids "
-                     "(--allow-null lets --objective compact remove them)")
-    elif lean != chosen:  # say so; the accurate objective does not trade
-        notes.append("the result has idle edges (whose output reaches no output node, or whose input is always "
-                      "zero) or duplicate branches; --objective compact removes them without a judge (fewer "
-                      "parameters, what it computes or its function class)")
+        notes.extend(removed)  # what went, or what --max-changes kept
+    else:
+        if lean != chosen:  # say so: the accurate objective does not trade, and --no-null makes no edge null
+            notes.append("the result has idle edges (whose output reaches no output node, or that carry no signal "
+                         "from the input) or duplicate branches; " + (
+                             "removing them makes edges null, which --no-null forbids (--allow-null lets "
+                             "--objective compact remove them)" if selection.no_null else
+                             "--objective compact removes them without a judge"))
+        unjudged = []
     after = cost(chosen)
-    verdict, expected = _verdict(beta, judged, chosen, judge, selection, before, after)
+    verdict, expected = _verdict(beta, judged, chosen, judge, selection, before, after, unjudged)
     input_won = judge is not None and chosen == beta
     return TransformResult(beta, chosen, method, before, after, [c.as_row() for c in pool.values()], notes,
                            input_won, steps, expected.get("z"), objective=selection.objective,
@@ -559,7 +559,7 @@ def _choose_compact(beta: Genotype, usable: list[Candidate], judge: Judge, selec
     for c in usable:
         c.score = judge.score(c.genotype)
     if not passing:
-        notes.append("the input won: no cheaper transformation is judged no worse than the input")
+        notes.append("no judged change: no cheaper transformation is judged no worse than the input")
         return beta, []
     best = min(passing, key=key)
     notes.append(f"compact: {len(steps)} cost-lowering one-edge step(s) from the input, "
@@ -568,77 +568,96 @@ def _choose_compact(beta: Genotype, usable: list[Candidate], judge: Judge, selec
 
 
 def _free_savings(chosen: Genotype, allowed: Callable[[Genotype], bool], cost: Callable[[Genotype], Cost], *,
-                  strided_reduce: bool) -> tuple[Genotype, list[str]]:
-    """``chosen`` with what can go without a judge, where that lowers cost (else ``chosen``), and
-    a note for each step taken.
+                  strided_reduce: bool) -> tuple[Genotype, list[str], list[str]]:
+    """``chosen`` with what can go without a judge, where that lowers cost and stays ``allowed``
+    (else ``chosen``); a note for each step taken or refused; and the kinds removed.
 
-    Idle edges (dead ends, and edges out of a zero node, whose weights never train) go first:
-    what the cell computes stays. Duplicate branches go next (the same plain convolution twice on
-    one tensor into one node, :meth:`~nat.arch.genotype.Cell.redundant_branches`): the function
-    class stays. No judge is needed, and a judge could not pass the first kind anyway (its losses
-    are the input's image by image; a non-inferiority test at tolerance 0 has nothing to be sure of).
-    That merging costs nothing measurable in training was measured on NAS-Bench-201's twins
-    (:data:`MERGE_COST`). Networks that never build idle edges (DARTS-style cells) save nothing by
-    their removal and are left as they are."""
+    Idle edges (dead ends, and edges that carry no signal from the input) go first: what the cell
+    computes from its input stays. Duplicate branches go next (the same plain convolution twice on
+    one tensor into one node, :meth:`~nat.arch.genotype.Cell.redundant_branches`; idle edges can
+    hide them), with the idle edges that leaves: the function class stays. No judge is needed, and
+    a judge could not pass dead ends anyway (its losses are the input's image by image; a
+    non-inferiority test at tolerance 0 has nothing to be sure of). What each costs in training was
+    measured on NAS-Bench-201's twins: idle edges nothing, a merge a few hundredths of a point
+    (:data:`MERGE_COST`). Networks that never build
+    idle edges (DARTS-style cells) save nothing by their removal and are left as they are."""
     notes: list[str] = []
+    kinds: list[str] = []
+    idle = chosen.without_idle_edges()
+    lean = idle.without_redundant_branches(strided_reduce=strided_reduce)
+    steps = [(idle, ["idle_edges"], f"{len(changed_edges(chosen, idle))} idle edge(s) (whose output reaches no "
+                                    "output node, or that carry no signal from the input)")]
+    if lean != idle:
+        tidy = lean.without_idle_edges()
+        left = len(changed_edges(lean, tidy))
+        steps.append((tidy, ["duplicate_branches"], f"{len(changed_edges(idle, lean))} duplicate branch(es) (the same "
+                      f"convolution twice on one tensor into one node: the same function class)"
+                      + (f" and {left} edge(s) that left idle" if left else "")))
     current = chosen
-    for step, what in ((lambda g: g.without_idle_edges(),
-                        "idle edge(s), whose output reaches no output node or whose input is always zero: what "
-                        "the cell computes"),
-                       (lambda g: g.without_redundant_branches(strided_reduce),
-                        "duplicate branch(es), the same convolution twice on one tensor into one node: the same "
-                        "function class")):
-        lean = step(current)
-        if lean == current or not allowed(lean):
+    for step, kind, what in steps:
+        if step == current:
             continue
-        was, now = cost(current), cost(lean)
+        was, now = cost(current), cost(step)
         if (now.params, now.madds) >= (was.params, was.madds):
             continue
+        if not allowed(step):
+            notes.append(f"kept {what}: removing them would break --max-changes")
+            break
         saved = 100 * (1 - now.params / was.params) if was.params else 0.0
-        notes.append(f"removed {len(changed_edges(current, lean))} {what}, {saved:.0f}% fewer parameters")
-        current = lean
-    return current, notes
+        notes.append(f"removed {what}, {saved:.0f}% fewer parameters")
+        kinds += kind
+        current = step
+    if "idle_edges" in kinds and chosen.without_dead_ends() == current.without_dead_ends():
+        kinds[kinds.index("idle_edges")] = "dead_ends"  # only dead ends went: the same function exactly
+    return current, notes, kinds
 
 
 #: What merging duplicate branches cost on NAS-Bench-201's best quarter, both sides re-measured at
 #: twins (``experiments/nb201_table_noise.py``; docs/results/nas-bench-201.md).
-MERGE_COST = "on NAS-Bench-201's best quarter such merges cost -0.007 points a cell (SE 0.003)"
+MERGE_COST = "on NAS-Bench-201's best quarter a merge cost 0.03 points (SE 0.01)"
 
 
 def _verdict(beta: Genotype, judged: Genotype, chosen: Genotype, judge: Judge | None, selection: Selection,
-             before: Cost, after: Cost) -> tuple[str, dict]:
+             before: Cost, after: Cost, unjudged: list[str]) -> tuple[str, dict]:
     """What the change is worth, in words a user reads, and the numbers behind them. ``judged`` is
-    what the selection chose, ``chosen`` that after the savings no judge decides (:func:`_free_savings`)."""
+    what the selection chose; ``chosen`` that with the savings no judge decides, whose kinds
+    ``unjudged`` lists (``dead_ends``, ``idle_edges``, ``duplicate_branches``; see :func:`_free_savings`)."""
     saved = 100 * (1 - after.params / before.params) if before.params else 0.0
     expected: dict = {"params_change": -saved / 100 if before.params else 0.0,
                       "madds_change": (after.madds / before.madds - 1) if before.madds else 0.0}
+    if unjudged:
+        expected["unjudged"] = list(unjudged)
     costs = (f"{saved:.0f}% fewer parameters" if saved >= 0.5 else "at the same cost" if chosen != beta
              else "the same cost")
-    merged = chosen.without_idle_edges() != judged.without_idle_edges()
-    if chosen != beta and judged.without_idle_edges() == beta.without_idle_edges():
-        if merged:
-            expected["same_class"] = True
-            return (f"the same function class as your input, {costs}: duplicate branches merged ({MERGE_COST}; "
-                    "not judged)"), expected
-        expected["same_function"] = True
-        if chosen.without_dead_ends() == beta.without_dead_ends():
+    less = ", less what its input-free edges add" if "idle_edges" in unjudged else ""
+    if "duplicate_branches" in unjudged:
+        savings = f"duplicate branches merged, the same function class{less} ({MERGE_COST}; not judged)"
+    elif "idle_edges" in unjudged:
+        savings = ("idle edges removed: what the cell computes from its input, less the input-independent terms "
+                   "its input-free edges add (not judged)")
+    else:
+        savings = "edges whose output reaches no output node removed: the same function (not judged)"
+    if chosen != beta and judged == beta:
+        if unjudged == ["dead_ends"]:
+            expected["same_function"] = True
             return (f"the same function as your input, {costs}: only edges whose output reaches no output node "
                     "were removed"), expected
-        return (f"the same function as your input up to a constant per channel, {costs}: only edges whose output "
-                "reaches no output node or whose input is always zero (their weights never train) were removed"), expected
+        if "duplicate_branches" in unjudged:
+            return f"the same function class as your input{less}, {costs}: {savings}", expected
+        return (f"what your input computes from its input, {costs}: only edges whose output reaches no output "
+                "node or that carry no signal from the input were removed (not judged)"), expected
+    then = f"; then {savings}" if unjudged else ""
     if judge is None:
         if chosen == beta:
             return "unchanged (not judged: give --select-on DATA for the supernet's verdict)", expected
-        return f"not judged: the policy's choice, {costs} (give --select-on DATA for the supernet's verdict)", expected
+        return (f"not judged: the policy's choice, {costs}{then} (give --select-on DATA for the supernet's "
+                "verdict)"), expected
     if chosen == beta:
         what = "confidently better" if selection.objective == "accurate" else "confidently cheaper at no loss"
         return f"keep your input: no transformation is {what}", expected
     z_better = judge.z_better(beta, judged)
     change = judge.loss_change(beta, judged)
     expected.update({"z": z_better, "loss_change": change / 100})
-    then = f"; then duplicate branches merged ({MERGE_COST}; not judged)" if merged else ""
-    if merged:
-        expected["merged"] = True
     if selection.objective == "compact":
         z = judge.z_no_worse(beta, judged, selection.tolerance)
         expected.update({"z_no_worse": z, "tolerance": selection.tolerance / 100})
