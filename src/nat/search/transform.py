@@ -643,7 +643,8 @@ def _verdict(beta: Genotype, judged: Genotype, chosen: Genotype, judge: Judge | 
             return (f"the same function as your input, {costs}: only edges whose output reaches no output node "
                     "were removed"), expected
         if "duplicate_branches" in unjudged:
-            return f"the same function class as your input{less}, {costs}: {savings}", expected
+            return (f"the same function class as your input{less}, {costs}: duplicate branches merged "
+                    f"({MERGE_COST}; not judged)"), expected
         return (f"what your input computes from its input, {costs}: only edges whose output reaches no output "
                 "node or that carry no signal from the input were removed (not judged)"), expected
     then = f"; then {savings}" if unjudged else ""
