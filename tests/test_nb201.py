@@ -335,6 +335,23 @@ def test_bench_json_against_the_constructed_oracle(capsys, table_path, table_run
     # learned from 200 table look-ups: most of the way to the oracle, far beyond random
     assert s["share_of_oracle"] > 0.5 and s["random_mean_gain"] < 0 < s["mean_gain"]
     assert s["improved"] > 0.6 and s["worsened"] < 0.15
+    # the accurate objective applies no unjudged savings: every change is the selection's
+    assert s["by_source"]["selection"]["share"] == pytest.approx(s["changed"])
+    assert s["by_source"]["unjudged_only"]["share"] == 0
+
+
+def test_bench_says_where_the_changes_came_from():
+    from nat.nasbench.bench import BenchRow, _by_source
+    row = lambda arch, out, gain, after, selection, unjudged=(): BenchRow(  # noqa: E731
+        arch, out, 90.0, 90.0 + gain, 0.0, 0.0, 100, after, 1, 1, selection_changed=selection, unjudged=unjudged)
+    rows = [row("a", "a", 0.0, 100, False), row("a", "b", -0.4, 70, True),
+            row("a", "c", 0.1, 80, False, ("idle_edges",)), row("a", "d", -0.1, 60, False, ("duplicate_branches",))]
+    by = _by_source(rows)
+    assert by["selection"] == {"share": 0.25, "mean_gain": pytest.approx(-0.4), "params_change": pytest.approx(-0.3)}
+    assert by["unjudged_only"]["share"] == 0.5 and by["unjudged_only"]["mean_gain"] == pytest.approx(0.0)
+    assert by["unjudged_only"]["params_change"] == pytest.approx(-0.3)
+    assert _by_source([row("a", "a", 0.0, 100, False)])["selection"] == {"share": 0.0, "mean_gain": None,
+                                                                          "params_change": None}
 
 
 def test_bench_text_report_and_sampling(capsys, table_path, table_run):

@@ -87,6 +87,8 @@ class BenchRow:
     madds_after: int
     compact_params: int = 0  # the cheapest legal transformation the table scores no lower (the compact oracle)
     verdict: str = ""        # what nat transform said the change is worth
+    selection_changed: bool = False  # the policy or the judge changed the cell (not only savings no judge decides)
+    unjudged: tuple = ()     # the savings no judge decides that were applied (dead_ends, idle_edges, duplicate_branches)
 
     @property
     def gain(self) -> float:
@@ -154,7 +156,8 @@ def run_bench(table: BenchTable, transformer: Transformer, selection: Selection 
             oracle=oracle(code)[1], params_before=ours.cost_before.params, params_after=ours.cost_after.params,
             madds_before=ours.cost_before.madds, madds_after=ours.cost_after.madds,
             compact_params=cost(nb201.to_genotype(nb201.decode(oracle.cheapest_no_worse(code)))).params,
-            verdict=ours.verdict))
+            verdict=ours.verdict, selection_changed=bool(ours.expected.get("selection_changed")),
+            unjudged=tuple(ours.expected.get("unjudged", ()))))
     return summarise(rows, table, transformer, selection, batches=batches, seed=seed, archs=archs, top=top), rows
 
 
@@ -196,8 +199,21 @@ def summarise(rows: list[BenchRow], table: BenchTable, transformer: Transformer,
         "compact_oracle_params_change": float((col("compact_params") / pb - 1).mean()),
         "madds_before": float(col("madds_before").mean()), "madds_after": float(col("madds_after").mean()),
         "excluded_inputs": nb201.N_CELLS - int(nb201.connected_codes().sum()), "notes": notes,
+        "by_source": _by_source(rows),
     }
     return summary
+
+
+def _by_source(rows: list[BenchRow]) -> dict:
+    """Where the changes came from: cells the selection (policy or judge) changed, and cells changed
+    only by the savings no judge decides; for each, the share of cells, their mean gain and their
+    mean parameter change."""
+    groups = {"selection": [r for r in rows if r.selection_changed],
+              "unjudged_only": [r for r in rows if not r.selection_changed and r.arch != r.transformed_arch]}
+    return {name: {"share": len(g) / len(rows) if rows else 0.0,
+                   "mean_gain": float(np.mean([r.gain for r in g])) if g else None,
+                   "params_change": float(np.mean([r.params_after / r.params_before - 1 for r in g])) if g else None}
+            for name, g in groups.items()}
 
 
 def format_report(s: dict) -> str:
@@ -230,6 +246,12 @@ def format_report(s: dict) -> str:
         "params a cell (what --objective compact could reach)",
         f"inputs exclude the {s['excluded_inputs']} cells whose output is disconnected (not architectures)",
     ]
+    for name, what in (("selection", "changed by the selection (policy or judge)"),
+                       ("unjudged_only", "changed only by savings no judge decides")):
+        g = s.get("by_source", {}).get(name)
+        if g and g["share"]:
+            lines.insert(-1, f"{what}: {pct(g['share']).strip()} of the cells, mean gain {g['mean_gain']:+.3f}, "
+                             f"params {100 * g['params_change']:+.1f}% on them")
     lines += [f"note: {n}" for n in s["notes"]]
     return "\n".join(lines)
 

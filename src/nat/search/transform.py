@@ -430,6 +430,7 @@ def transform(beta: Genotype, transformer: Transformer, selection: Selection = S
         unjudged = []
     after = cost(chosen)
     verdict, expected = _verdict(beta, judged, chosen, judge, selection, before, after, unjudged)
+    expected["selection_changed"] = judged != beta  # the policy or the judge changed it, not only the savings
     input_won = judge is not None and chosen == beta
     return TransformResult(beta, chosen, method, before, after, [c.as_row() for c in pool.values()], notes,
                            input_won, steps, expected.get("z"), objective=selection.objective,
