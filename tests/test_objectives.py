@@ -341,3 +341,22 @@ def test_merges_an_input_free_edge_hid_and_counts_each_kind():
     capped = transform(beta, t, Selection(objective="compact", significance=3.0, candidates=4, max_changes=1),
                        batches=batches, cost_fn=COST)
     assert capped.genotype == beta and any("would break --max-changes" in n for n in capped.notes)
+
+
+def test_a_verdict_that_makes_a_convolution_a_skip_carries_the_caution():
+    # the judge likes one move best: a 3x3 made a skip; the verdict keeps its z but says how such
+    # verdicts fared on good cells (the skip bias), and `expected` counts the convolutions made skips
+    beta = nb201.genotype_from_string(EXAMPLE)
+    target = nb201.genotype_from_string(EXAMPLE.replace("|+|skip_connect~0|nor_conv_3x3~1|", "|+|skip_connect~0|skip_connect~1|"))
+    assert len([1 for a, b in zip(beta.normal.edges, target.normal.edges) if a.op != b.op]) == 1
+    t, batches = _stand_in(_Tabled(lambda g: 1.0 if g == target else 1.2 if g == beta else 2.0))
+    result = transform(beta, t, Selection(significance=3.0, candidates=4, refine=True), batches=batches, cost_fn=COST)
+    assert result.genotype == target
+    assert result.verdict.startswith("expected to be better") and "caution: it makes 1 convolution(s) a skip" in result.verdict
+    assert result.expected["convolutions_made_skips"] == 1
+    # a change that makes no convolution a skip carries no caution
+    pooled = nb201.genotype_from_string(EXAMPLE.replace("avg_pool_3x3~1", "skip_connect~1"))
+    t, batches = _stand_in(_Tabled(lambda g: 1.0 if g == pooled else 1.2 if g == beta else 2.0))
+    result = transform(beta, t, Selection(significance=3.0, candidates=4, refine=True), batches=batches, cost_fn=COST)
+    assert result.genotype == pooled and "caution" not in result.verdict
+    assert "convolutions_made_skips" not in result.expected

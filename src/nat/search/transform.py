@@ -28,6 +28,7 @@ from ..arch.space import get_space, space_of
 from ..costs import Cost, genotype_cost
 from ..errors import NatError
 from ..nn.network import NetworkConfig
+from ..ops import SKIP
 from ..policy import Policy, make_policy
 from ..runtime.checkpoint import load_checkpoint, save_checkpoint
 from .config import SearchConfig
@@ -618,6 +619,12 @@ def _free_savings(chosen: Genotype, allowed: Callable[[Genotype], bool], cost: C
 MERGE_COST = "on NAS-Bench-201's best quarter a merge cost 0.03 points (SE 0.01)"
 
 
+#: How the supernet's verdicts on convolutions made skips fared against the truth (NAS-Bench-201's
+#: best quarter, one-edge moves; ``experiments/nb201_good_cells.py``): the skip bias of weight sharing.
+SKIP_CAUTION = ("caution: it makes {n} convolution(s) a skip, which supernets over-rate: on NAS-Bench-201's best "
+                "quarter, convolutions judged this way at z >= 3 lost 0.44 points on average")
+
+
 def _verdict(beta: Genotype, judged: Genotype, chosen: Genotype, judge: Judge | None, selection: Selection,
              before: Cost, after: Cost, unjudged: list[str]) -> tuple[str, dict]:
     """What the change is worth, in words a user reads, and the numbers behind them. ``judged`` is
@@ -660,6 +667,10 @@ def _verdict(beta: Genotype, judged: Genotype, chosen: Genotype, judge: Judge | 
     z_better = judge.z_better(beta, judged)
     change = judge.loss_change(beta, judged)
     expected.update({"z": z_better, "loss_change": change / 100})
+    skips = sum("conv" in c["old"] and c["new"] == SKIP for c in changed_edges(beta, judged))
+    if skips:
+        expected["convolutions_made_skips"] = skips
+        then += f" ({SKIP_CAUTION.format(n=skips)})"
     if selection.objective == "compact":
         z = judge.z_no_worse(beta, judged, selection.tolerance)
         expected.update({"z_no_worse": z, "tolerance": selection.tolerance / 100})
