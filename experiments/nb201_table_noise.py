@@ -166,10 +166,7 @@ def _merged(code: int, *, absorb: bool) -> int:
     genotype = nb201.to_genotype(nb201.decode(code)).without_unjudged_savings(strided_reduce=False)
     if absorb:
         cell = genotype.normal
-        tensor = {}  # as Cell.redundant_branches: a node whose one input is a skip is that skip's source
-        for node in range(cell.n_nodes):
-            into = [e for _, e in cell.inputs_of(node) if e.op != "null"]
-            tensor[node] = tensor[into[0].src] if len(into) == 1 and into[0].op == "skip_connect" else node
+        tensor = cell.same_tensor()  # as Cell.redundant_branches
         big = {(tensor[e.src], e.dst) for e in cell.edges if e.op == "nor_conv_3x3" and e.src in cell.live_nodes()}
         ops = ["null" if e.op == "nor_conv_1x1" and (tensor[e.src], e.dst) in big else e.op for e in cell.edges]
         genotype = Genotype(cell.replace_ops(ops), cell.replace_ops(ops)).without_idle_edges()

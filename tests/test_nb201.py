@@ -490,9 +490,8 @@ def test_merged_branches_keep_the_benchmark_networks_function_class():
     # Property over random cells with duplicate branches (and no idle edges, whose BatchNorm shift is
     # a separate matter): the merged network, given the original's weights with every removed
     # convolution folded into the one kept on the same tensor (BatchNorm folded in at inference),
-    # computes what the original computes. Which edges read the same
-    # tensor is found by running the original, not by asking the code under test.
-
+    # computes what the original computes. Which edges read the same tensor is found by running the
+    # original, not by asking the code under test.
     rng = random.Random(5)
     connected = nb201.connected_codes()
     merged_cells = 0

@@ -169,15 +169,29 @@ class Cell:
         drop = set(indices)
         return self.replace_ops(NULL if i in drop else e.op for i, e in enumerate(self.edges)) if drop else self
 
+    def same_tensor(self, strided_inputs: bool = False) -> dict[int, int]:
+        """For every node, the node whose tensor it is: itself, or, for a node whose one non-null
+        input is a skip (and nothing else, not even an input-free edge, which a network that builds
+        it turns into a term of its own), the tensor of that skip's source. ``strided_inputs``: a
+        skip out of an input is a learned ``FactorizedReduce`` (a reduction cell read at stride 2),
+        not an alias."""
+        tensor: dict[int, int] = {}
+        for node in range(self.n_nodes):
+            built = [e for _, e in self._incoming.get(node, ()) if e.op != NULL]
+            aliased = (len(built) == 1 and built[0].op == SKIP and built[0].src in self._live
+                       and not (strided_inputs and built[0].src < N_INPUTS))
+            tensor[node] = tensor[built[0].src] if aliased else node
+        return tensor
+
     def redundant_branches(self, strided_inputs: bool = False) -> tuple[int, ...]:
         """Indices of the duplicate branches: a plain convolution (:data:`~nat.ops.PLAIN_CONVS`) into
         a node that already has the same op on the same tensor (the first such edge stays).
         Making them null keeps the cell's *function class* (what its weights can express): two
         ReLU-conv-BN branches of one kernel on one tensor compute what one can.
 
-        "The same tensor" follows skips: a node whose one input is a skip from node ``i`` is node
-        ``i`` itself, so a convolution out of each is a pair, unless an input-free edge also enters
-        the node (see :meth:`input_free_edges`; remove those first to find every pair). Two nodes
+        "The same tensor" follows skips (:meth:`same_tensor`): a node whose one input is a skip from
+        node ``i`` is node ``i`` itself, so a convolution out of each is a pair, unless an input-free
+        edge also enters the node (remove those first to find every pair). Two nodes
         computed alike from one tensor are not one tensor (their weights differ): merging there
         would halve a width.
         ``strided_inputs``: the cell reads its inputs at stride 2 (a reduction cell of a DARTS-style
@@ -187,20 +201,12 @@ class Cell:
         principle, but is not listed: such mixed branches train better than one convolution, as in
         RepVGG; on NAS-Bench-201 absorbing them cost 0.10 points a cell, merging duplicates 0.03
         (docs/results/nas-bench-201.md, "Savings that need no judge")."""
-        live = self._live
-        tensor: dict[int, int] = {}  # node -> the node whose tensor it is (itself, or what it is a skip of)
+        tensor = self.same_tensor(strided_inputs)
         redundant: list[int] = []
-        for node in range(self.n_nodes):
-            built = [(i, e) for i, e in self._incoming.get(node, ()) if e.op != NULL]
-            inputs = [(i, e) for i, e in built if e.src in live]
-            # one skip in and nothing else: not even an input-free edge, which a network that builds
-            # it (NAS-Bench-201) turns into a term of its own
-            aliased = (len(built) == 1 and len(inputs) == 1 and inputs[0][1].op == SKIP
-                       and not (strided_inputs and inputs[0][1].src < N_INPUTS))
-            tensor[node] = tensor[inputs[0][1].src] if aliased else node
+        for node in self.intermediate:
             seen: set[tuple[int, str]] = set()  # (the tensor read, the op) of the branches kept
-            for i, e in inputs:
-                if e.op in PLAIN_CONVS:
+            for i, e in self._incoming.get(node, ()):
+                if e.op in PLAIN_CONVS and e.src in self._live:
                     if (tensor[e.src], e.op) in seen:
                         redundant.append(i)
                     seen.add((tensor[e.src], e.op))

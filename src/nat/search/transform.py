@@ -638,13 +638,6 @@ def _verdict(beta: Genotype, judged: Genotype, chosen: Genotype, judge: Judge | 
     costs = (f"{saved:.0f}% fewer parameters" if saved >= 0.5 else "at the same cost" if chosen != beta
              else "the same cost")
     less = ", less what its input-free edges add" if "idle_edges" in unjudged else ""
-    if "duplicate_branches" in unjudged:
-        savings = f"duplicate branches merged, the same function class{less} ({MERGE_COST}; not judged)"
-    elif "idle_edges" in unjudged:
-        savings = ("idle edges removed: what the cell computes from its input, less the input-independent terms "
-                   "its input-free edges add (not judged)")
-    else:
-        savings = "edges whose output reaches no output node removed: the same function (not judged)"
     if chosen != beta and judged == beta:
         if unjudged == ["dead_ends"]:
             expected["same_function"] = True
@@ -655,6 +648,13 @@ def _verdict(beta: Genotype, judged: Genotype, chosen: Genotype, judge: Judge | 
                     f"({MERGE_COST}; not judged)"), expected
         return (f"what your input computes from its input, {costs}: only edges whose output reaches no output "
                 "node or that carry no signal from the input were removed (not judged)"), expected
+    if "duplicate_branches" in unjudged:
+        savings = f"duplicate branches merged, the same function class{less} ({MERGE_COST}; not judged)"
+    elif "idle_edges" in unjudged:
+        savings = ("idle edges removed: what the cell computes from its input, less the input-independent terms "
+                   "its input-free edges add (not judged)")
+    else:
+        savings = "edges whose output reaches no output node removed: the same function (not judged)"
     then = f"; then {savings}" if unjudged else ""
     if judge is None:
         if chosen == beta:
