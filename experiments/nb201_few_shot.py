@@ -18,15 +18,21 @@ Both score the good inputs and their one-edge moves on the same 512 held-out ima
 losses of the shipped supernet (``--base``), so the three are compared on the same cells and
 images. ``--summarise`` reads the truth (only then) and reports, per supernet: Spearman of the mean
 held-out loss against the truth among the good cells; sign agreement over the good cells' one-edge
-moves that the truth moves by at least 0.5 points (all, across the split edge, elsewhere); and the
+moves that the truth moves by at least 0.5 points (all, on the split edge (--edge), elsewhere); and the
 true change of parameter-saving moves (a convolution made a skip or null) the supernet calls
 better at z >= 2 and >= 3.
 
     python experiments/nb201_few_shot.py --mode control --data ../shared/data/cifar10-jpg.tar.gz \\
         --table ../shared/nb201/cifar10-200ep.csv --out runs/fewshot
     python experiments/nb201_few_shot.py --mode split --edge 0 ...  (same)
+    python experiments/nb201_few_shot.py --mode control --epochs 25 ...   # and --epochs 50: read later
     python experiments/nb201_few_shot.py --summarise --table ../shared/nb201/cifar10-200ep.csv \\
-        --out runs/fewshot --base runs/cache/shipped512/supernet-losses.npy
+        --out runs/fewshot --base runs/cache/shipped512/supernet-losses.npy \\
+        --combine shipped control control-e25 control-e50
+
+``--base`` is the shipped supernet's per-image losses on every connected cell, as
+``experiments/nb201_end_to_end.py --run src/nat/pretrained/transformer-nb201.pt --images 512
+--significance 3`` writes them (``supernet-losses.npy``).
 
 The table chooses which cells are scored (the good inputs, as ``nat bench --top``) and grades;
 no weight and no score depends on it.
@@ -150,7 +156,7 @@ def run(args) -> None:
 def report(name: str, loss: np.ndarray, truth: np.ndarray, good: np.ndarray, params, edge: int | None) -> dict:
     mean = loss.mean(axis=1)
     out = {"name": name, "spearman_good": float(rank_correlation(-mean[good], truth[good]))}
-    agree = {"all": [], "split_edge": [], "elsewhere": []}
+    agree = {"all": [], "on_edge": [], "elsewhere": []}
     saving = {"skip": [], "none": []}
     for g in good:
         g = int(g)
@@ -165,7 +171,7 @@ def report(name: str, loss: np.ndarray, truth: np.ndarray, good: np.ndarray, par
                 hit = float(np.sign(mean[g] - mean[m]) == np.sign(true))
                 agree["all"].append(hit)
                 if edge is not None:
-                    agree["split_edge" if k == edge else "elsewhere"].append(hit)
+                    agree["on_edge" if k == edge else "elsewhere"].append(hit)
             if digit(g, k) in CONV and digit(m, k) in (SKIP, NONE):
                 saving["skip" if digit(m, k) == SKIP else "none"].append((z, true))
     out["agreement"] = {key: (float(np.mean(v)), len(v)) for key, v in agree.items() if v}
@@ -226,11 +232,17 @@ def summarise(args) -> None:
     base[~mask] = np.nan
     edge = None
     rows = [report("shipped", base, truth, good, params, args.edge)]
+    arrays = {"shipped": base}
     for path in sorted(out.glob("*.npy")):
         if path.name.endswith(".partial.npy"):
             continue
-        edge = int(path.stem[5:]) if path.stem.startswith("split") else None
-        rows.append(report(path.stem, np.load(path).astype(np.float64), truth, good, params, edge if edge is not None else args.edge))
+        arrays[path.stem] = np.load(path).astype(np.float64)
+        edge = int(path.stem[5:].split("-")[0]) if path.stem.startswith("split") else None
+        rows.append(report(path.stem, arrays[path.stem], truth, good, params, edge if edge is not None else args.edge))
+    if args.combine:
+        # one judge from several: the mean of their per-image losses (a checkpoint or seed ensemble)
+        rows.append(report("mean of " + ", ".join(args.combine), np.mean([arrays[n] for n in args.combine], axis=0),
+                           truth, good, params, args.edge))
     (out / "summary.json").write_text(json.dumps(rows, indent=1))
     for r in rows:
         ag = "  ".join(f"{k} {100 * v[0]:.1f}% ({v[1]})" for k, v in r["agreement"].items())
@@ -260,6 +272,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--combine", nargs="+", help="with --summarise: also judge by the mean losses of these (names of "
+                    "the .npy files in --out, or 'shipped')")
     ap.add_argument("--save-weights", action="store_true", help="also keep each trained supernet's weights")
     args = ap.parse_args()
     if args.summarise:
