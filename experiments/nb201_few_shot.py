@@ -91,11 +91,10 @@ def train(supernet, cfg: SearchConfig, data, w_part, *, start_epoch: int, epochs
     opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_weight_decay)
     loader = BatchLoader(data.train_images, data.train_labels, cfg.batch_size, indices=w_part,
                          transform=w_augment(cfg, data), seed=seed, drop_last=True)
-    length = cfg.w_lr_epochs or cfg.epochs
     start = time.perf_counter()
     supernet.train()
     for epoch in range(start_epoch, start_epoch + epochs):
-        lr = cfg.w_lr_min + 0.5 * (cfg.w_lr - cfg.w_lr_min) * (1 + math.cos(math.pi * epoch / length))
+        lr = cfg.w_lr_at(epoch)
         for group in opt.param_groups:
             group["lr"] = lr
         loader.set_epoch(epoch)
@@ -130,7 +129,7 @@ def run(args) -> None:
     base = copy.deepcopy(supernet.state_dict())
     groups = {None: need} if args.mode == "control" else {k: [c for c in need if digit(c, args.edge) == k] for k in range(5)}
     name = ("control" if args.mode == "control" else f"split{args.edge}") + (f"-e{args.epochs}" if args.epochs != 10 else "")
-    table = np.full((5 ** 6, args.images), np.nan, dtype=np.float32)
+    scored = np.full((5 ** 6, args.images), np.nan, dtype=np.float32)
     log = {"name": name, "epochs": args.epochs, "train_minutes": {}, "score_minutes": 0.0}
     for op, codes in groups.items():
         supernet.load_state_dict(base)
@@ -144,11 +143,11 @@ def run(args) -> None:
             score_codes(supernet, codes, batches, show_progress=args.progress, image_losses=losses)
         log["score_minutes"] += (time.perf_counter() - start) / 60
         for c, row in losses.items():
-            table[c] = row
+            scored[c] = row
         if args.save_weights:
             torch.save(supernet.state_dict(), out / f"{name}-{label}.pt")
     partial = out / f"{name}.partial.npy"
-    np.save(partial, table)
+    np.save(partial, scored)
     partial.replace(out / f"{name}.npy")
     (out / f"{name}.json").write_text(json.dumps(log, indent=1))
 
@@ -158,8 +157,10 @@ def report(name: str, loss: np.ndarray, truth: np.ndarray, good: np.ndarray, par
     out = {"name": name, "spearman_good": float(rank_correlation(-mean[good], truth[good]))}
     agree = {"all": [], "on_edge": [], "elsewhere": []}
     saving = {"skip": [], "none": []}
+    moves: dict[int, list[tuple[int, float]]] = {}  # per good input: its scored one-edge moves and their z
     for g in good:
         g = int(g)
+        moves[g] = []
         for m in nb201.one_edge_codes(g):
             m = int(m)
             if np.isnan(loss[m, 0]):
@@ -167,6 +168,7 @@ def report(name: str, loss: np.ndarray, truth: np.ndarray, good: np.ndarray, par
             k = next(i for i in range(6) if digit(m, i) != digit(g, i))
             true = truth[m] - truth[g]
             z = paired_z(torch.from_numpy(loss[g]), torch.from_numpy(loss[m]))
+            moves[g].append((m, z))
             if abs(true) >= 0.5:
                 hit = float(np.sign(mean[g] - mean[m]) == np.sign(true))
                 agree["all"].append(hit)
@@ -175,7 +177,7 @@ def report(name: str, loss: np.ndarray, truth: np.ndarray, good: np.ndarray, par
             if digit(g, k) in CONV and digit(m, k) in (SKIP, NONE):
                 saving["skip" if digit(m, k) == SKIP else "none"].append((z, true))
     out["agreement"] = {key: (float(np.mean(v)), len(v)) for key, v in agree.items() if v}
-    out["one_change"] = one_change(loss, truth, good, params)
+    out["one_change"] = one_change(moves, truth, params)
     for kind, rows in saving.items():
         rows = np.array(rows)
         for zmin in (0.0, 2.0, 3.0):
@@ -185,20 +187,11 @@ def report(name: str, loss: np.ndarray, truth: np.ndarray, good: np.ndarray, par
     return out
 
 
-def one_change(loss: np.ndarray, truth: np.ndarray, good: np.ndarray, params) -> dict:
-    """Selections of one judged change at most, simulated over each good input's one-edge moves:
-    accurate (the move of highest z, taken when z >= Z) and compact at tolerance 0 (the cheapest
-    parameter-saving move with z >= Z, ties to the higher z)."""
+def one_change(moves: dict[int, list[tuple[int, float]]], truth: np.ndarray, params) -> dict:
+    """Selections of one judged change at most, simulated over each good input's one-edge moves
+    (``moves``: per input, ``(move, z)``): accurate (the move of highest z, taken when z >= Z) and
+    compact at tolerance 0 (the cheapest parameter-saving move with z >= Z, ties to the higher z)."""
     out = {}
-    moves = {}
-    for g in good:
-        g = int(g)
-        rows = []
-        for m in nb201.one_edge_codes(g):
-            m = int(m)
-            if not np.isnan(loss[m, 0]):
-                rows.append((m, paired_z(torch.from_numpy(loss[g]), torch.from_numpy(loss[m]))))
-        moves[g] = rows
     for objective in ("accurate", "compact"):
         for zmin in (1.0, 2.0, 3.0):
             change, saved = [], []
@@ -230,7 +223,6 @@ def summarise(args) -> None:
     mask = np.full(5 ** 6, False)
     mask[need] = True
     base[~mask] = np.nan
-    edge = None
     rows = [report("shipped", base, truth, good, params, args.edge)]
     arrays = {"shipped": base}
     for path in sorted(out.glob("*.npy")):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["SearchConfig", "PRESETS", "SCORES"]
@@ -141,6 +142,12 @@ class SearchConfig:
     def from_dict(cls, saved: dict) -> "SearchConfig":
         """The config as saved in a checkpoint (YAML/torch turn tuples into lists)."""
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+
+    def w_lr_at(self, epoch: int) -> float:
+        """The supernet's learning rate in (0-based) ``epoch``: the cosine over ``w_lr_epochs`` (else
+        ``epochs``), a pure function, so resuming or continuing a schedule needs no scheduler state."""
+        return self.w_lr_min + 0.5 * (self.w_lr - self.w_lr_min) * (
+            1 + math.cos(math.pi * epoch / (self.w_lr_epochs or self.epochs)))
 
     @property
     def policies(self) -> tuple[str, ...]:

@@ -180,11 +180,6 @@ class Search:
         full = len(self.theta_loader) // self.cfg.reward_batches
         return min(full, self.cfg.theta_steps or full)
 
-    def lr_at(self, epoch: int) -> float:
-        cfg = self.cfg
-        return cfg.w_lr_min + 0.5 * (cfg.w_lr - cfg.w_lr_min) * (
-            1 + math.cos(math.pi * epoch / (cfg.w_lr_epochs or cfg.epochs)))
-
     def entropy_at(self, epoch: int) -> float:
         """lambda at ``epoch``: constant (paper), or a cosine from ``entropy`` to ``entropy_final``."""
         cfg = self.cfg
@@ -196,7 +191,7 @@ class Search:
     # -- the two phases ----------------------------------------------------------------------
     def train_weights(self) -> dict:
         """One pass over the 40% split (Algorithm 1, lines 3-6)."""
-        lr = self.lr_at(self.epoch)
+        lr = self.cfg.w_lr_at(self.epoch)
         for group in self.w_opt.param_groups:
             group["lr"] = lr
         self.supernet.train()
